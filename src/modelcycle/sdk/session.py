@@ -1,0 +1,95 @@
+"""Settings → services, cached per store: the explicit half of the SDK.
+
+``configure`` replaces the settings for the rest of the process; the first use of a store
+opens it (creating an empty store on first use). The current project is process-wide, like
+the store; only the active run is per thread or asyncio task (see ``context``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from modelcycle.core.errors import NotImplementedYet
+from modelcycle.core.settings import Settings, resolve_settings
+
+if TYPE_CHECKING:
+    from modelcycle.core.ports import TrackingService
+    from modelcycle.services.tracking import RunBuffer
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(slots=True)
+class Session:
+    """The open services of one store, plus the current project."""
+
+    settings: Settings
+    tracking: TrackingService
+    buffer: RunBuffer
+    project: str = DEFAULT_PROJECT
+
+    def close(self) -> None:
+        """Write what is buffered and release the store."""
+        self.buffer.shutdown()
+
+
+_lock = threading.RLock()
+_settings: Settings | None = None
+_session: Session | None = None
+
+
+def configure(uri: str | None = None, artifacts: str | None = None) -> Settings:
+    """Point the SDK at a store (see ``core.settings`` for the forms a URI takes)."""
+    global _settings, _session  # noqa: PLW0603 - the process-wide session is the point
+    settings = resolve_settings(uri, artifacts)
+    with _lock:
+        if _session is not None:
+            _session.close()
+        _settings, _session = settings, None
+    return settings
+
+
+def current_settings() -> Settings:
+    """The settings in force (resolved from the environment on first use)."""
+    global _settings  # noqa: PLW0603
+    with _lock:
+        if _settings is None:
+            _settings = resolve_settings()
+        return _settings
+
+
+def get_session() -> Session:
+    """The session of the configured store, opened on first use."""
+    global _session  # noqa: PLW0603
+    with _lock:
+        if _session is None:
+            _session = open_session(current_settings())
+        return _session
+
+
+def open_session(settings: Settings) -> Session:
+    """Open the services for ``settings``."""
+    if settings.is_remote:
+        raise NotImplementedYet(
+            f"{settings.metadata_url!r} names a ModelCycle server, and the server and its "
+            "HTTP client are not built yet; use a folder or a database URL"
+        )
+    from modelcycle.services.tracking import LocalTrackingService, RunBuffer  # noqa: PLC0415
+    from modelcycle.store.artifacts import open_artifact_store  # noqa: PLC0415
+    from modelcycle.store.metadata import open_metadata_store  # noqa: PLC0415
+
+    if settings.artifacts_url is None:  # pragma: no cover - resolve_settings refuses this
+        raise NotImplementedYet("a local store needs an artifact location")
+    tracking = LocalTrackingService(
+        open_metadata_store(settings.metadata_url),
+        open_artifact_store(settings.artifacts_url),
+        settings,
+    )
+    buffer = RunBuffer(
+        tracking,
+        flush_interval=settings.flush_interval,
+        heartbeat_interval=settings.heartbeat_interval,
+    )
+    return Session(settings, tracking, buffer)

@@ -1,0 +1,144 @@
+"""What a run captures without being asked: the code version and the environment.
+
+Both are captured once per process and reused by every run it starts: the code a process
+runs is the code it imported, and its installed packages do not change under it. That makes
+starting a run cost a dictionary lookup rather than a dozen subprocesses.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelcycle.core.entities.run import CodeVersion, Environment
+
+_GIT_TIMEOUT_S = 10
+_CREDENTIALS_RE = re.compile(r"(?<=://)[^/@]+@")
+
+
+@dataclass(frozen=True, slots=True)
+class GitState:
+    """The repository state around the entry point; ``diff`` is `git diff HEAD` when dirty."""
+
+    commit: str | None
+    branch: str | None
+    dirty: bool | None
+    diff: bytes | None
+    repository: str | None
+    root: Path | None
+
+
+@functools.cache
+def capture_environment() -> Environment:
+    """The interpreter, platform and installed distributions (``name==version``, sorted)."""
+    packages = sorted(
+        {
+            f"{dist.metadata['Name']}=={dist.version}"
+            for dist in importlib.metadata.distributions()
+            if dist.metadata["Name"]
+        },
+        key=str.lower,
+    )
+    python_version = platform.python_version()
+    platform_name = platform.platform()
+    canonical = json.dumps([python_version, platform_name, packages]).encode()
+    return Environment(
+        digest=hashlib.sha256(canonical).hexdigest(),
+        python_version=python_version,
+        platform=platform_name,
+        packages=tuple(packages),
+    )
+
+
+def entry_point() -> str:
+    """The script or module this process runs, as the user would name it."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not argv0 or argv0 == "-c":
+        return "python -c" if argv0 == "-c" else "interactive"
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return f"python -m {spec.name.removesuffix('.__main__')}"
+    return argv0
+
+
+@functools.cache
+def capture_git(start: str | None = None) -> GitState:
+    """Git state of the repository holding ``start`` (default: the entry point's folder)."""
+    git = shutil.which("git")
+    folder = Path(start) if start else _entry_folder()
+    if git is None:
+        return GitState(None, None, None, None, None, None)
+    root = _git(git, folder, "rev-parse", "--show-toplevel")
+    if root is None:
+        return GitState(None, None, None, None, None, None)
+    root_path = Path(root.decode().strip())
+    commit = _git_text(git, root_path, "rev-parse", "HEAD")
+    branch = _git_text(git, root_path, "rev-parse", "--abbrev-ref", "HEAD")
+    status = _git(git, root_path, "status", "--porcelain", "--untracked-files=normal")
+    dirty = None if status is None else bool(status.strip())
+    diff = _git(git, root_path, "diff", "HEAD", "--binary") if dirty and commit else None
+    remote = _git_text(git, root_path, "config", "--get", "remote.origin.url")
+    return GitState(
+        commit=commit,
+        branch=branch,
+        dirty=dirty,
+        diff=diff or None,
+        repository=_CREDENTIALS_RE.sub("", remote) if remote else None,
+        root=root_path,
+    )
+
+
+def code_version(git: GitState, diff_digest: str | None) -> CodeVersion:
+    """The stored form of the git state plus the entry point."""
+    point = entry_point()
+    if git.root is not None and point not in ("interactive", "python -c") and not point.startswith(
+        "python -m"
+    ):
+        try:
+            point = str(Path(point).resolve().relative_to(git.root))
+        except ValueError:
+            pass
+    return CodeVersion(
+        git_commit=git.commit,
+        git_branch=git.branch,
+        git_dirty=git.dirty,
+        diff_digest=diff_digest,
+        entry_point=point,
+        repository=git.repository,
+    )
+
+
+def _entry_folder() -> Path:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else ""
+    candidate = Path(argv0).resolve().parent if argv0 else Path.cwd()
+    return candidate if candidate.is_dir() else Path.cwd()
+
+
+def _git(git: str, cwd: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed git command, no shell
+            [git, *args],
+            cwd=cwd,
+            capture_output=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _git_text(git: str, cwd: Path, *args: str) -> str | None:
+    out = _git(git, cwd, *args)
+    text = out.decode(errors="replace").strip() if out is not None else ""
+    return text or None

@@ -1,0 +1,381 @@
+"""The local tracking service: the ``TrackingService`` port over the metadata and artifact stores."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from modelcycle.core.entities.project import KNOWN_METRIC_DIRECTIONS, ProblemCard, Project
+from modelcycle.core.entities.run import (
+    ArtifactEntry,
+    CodeVersion,
+    Environment,
+    MetricHistory,
+    Run,
+    RunInput,
+    RunPage,
+    RunStatus,
+)
+from modelcycle.core.errors import InvalidInput, NotFound
+from modelcycle.core.filters import parse_filter, parse_order_by
+from modelcycle.core.ids import check_id, new_id
+from modelcycle.core.paths import confine, normalize_artifact_name
+from modelcycle.core.refs import check_name
+from modelcycle.services.tracking.capture import capture_environment, capture_git, code_version
+from modelcycle.services.tracking.liveness import find_dead
+from modelcycle.services.tracking.validation import (
+    MAX_KEY_LENGTH,
+    MAX_PARAM_LENGTH,
+    MAX_TAG_LENGTH,
+    check_key,
+    check_metric_value,
+    check_step,
+    check_text_value,
+)
+from modelcycle.store.metadata import NewRun
+
+if TYPE_CHECKING:
+    from modelcycle.core.ports import MetricTuple
+    from modelcycle.core.settings import Settings
+    from modelcycle.store.artifacts import ArtifactStore
+    from modelcycle.store.metadata import SqlMetadataStore
+
+MAX_SEARCH_LIMIT = 50_000
+_REAP_EVERY_S = 2.0
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class LocalTrackingService:
+    """Tracking over a metadata store and an artifact store in this process."""
+
+    def __init__(
+        self,
+        metadata: SqlMetadataStore,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        *,
+        capture: bool = True,
+    ) -> None:
+        self._metadata = metadata
+        self._artifacts = artifacts
+        self._settings = settings
+        self._capture = capture
+        self._host = socket.gethostname()
+        self._last_reap = 0.0
+        self._reap_lock = threading.Lock()
+        self._diff_digests: dict[bytes, str] = {}
+
+    # -- projects -------------------------------------------------------------------------
+
+    def set_project(self, name: str, card: ProblemCard | None = None) -> Project:
+        check_name(name, "project name")
+        if card is not None:
+            card = _complete_card(card)
+        return self._metadata.projects.upsert(name, card)
+
+    def get_project(self, name: str) -> Project:
+        return self._metadata.projects.get(name)
+
+    def list_projects(self) -> list[Project]:
+        return self._metadata.projects.list()
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        project: str,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+    ) -> Run:
+        project_row = self._metadata.projects.find(project)
+        if project_row is None:
+            project_row = self.set_project(project)
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_KEY_LENGTH):
+            raise InvalidInput(f"run name must be text of at most {MAX_KEY_LENGTH} characters")
+        clean_tags = _check_tags(tags or {})
+        if parent_id is not None:
+            check_id(parent_id, "parent run id")
+            if not self._metadata.runs.exists(parent_id):
+                raise NotFound(f"no parent run with id {parent_id!r}")
+        environment, code = self._capture_context()
+        run_id = new_id()
+        self._metadata.runs.create(
+            NewRun(
+                id=run_id,
+                project_id=project_row.id,
+                name=name,
+                parent_id=parent_id,
+                start_time=now_ms(),
+                host=self._host,
+                pid=os.getpid(),
+                code=code,
+                environment=environment,
+                tags=clean_tags,
+            )
+        )
+        return self._metadata.runs.get(run_id)
+
+    def _capture_context(self) -> tuple[Environment | None, CodeVersion]:
+        if not self._capture:
+            return None, CodeVersion()
+        environment = capture_environment()
+        git = capture_git()
+        diff_digest = None
+        if git.diff:
+            diff_digest = self._diff_digests.get(git.diff)
+            if diff_digest is None:
+                diff_digest = self._artifacts.put_bytes(git.diff)[0]
+                self._diff_digests[git.diff] = diff_digest
+        return environment, code_version(git, diff_digest)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        metrics: Sequence[MetricTuple] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        check_id(run_id)
+        self._metadata.runs.log_batch(
+            run_id,
+            params=_check_params(params or {}),
+            metrics=_check_metrics(metrics),
+            tags=_check_tags(tags or {}),
+        )
+
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus = RunStatus.FINISHED,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricTuple] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        check_id(run_id)
+        status = RunStatus(status)
+        if status is RunStatus.RUNNING:
+            raise InvalidInput("a run cannot be ended with status 'running'")
+        self._metadata.runs.end(
+            run_id,
+            status,
+            now_ms(),
+            error,
+            metrics=_check_metrics(metrics),
+            tags=_check_tags(tags or {}),
+        )
+        return self._metadata.runs.get(run_id)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Record that this process still owns ``run_ids``."""
+        self._metadata.runs.heartbeat(run_ids, now_ms())
+
+    # -- artifacts and inputs -------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, path: str | Path, name: str | None = None
+    ) -> list[ArtifactEntry]:
+        check_id(run_id)
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInput(f"cannot log artifact {str(path)!r}: no such file or folder")
+        base = normalize_artifact_name(name if name is not None else source.name)
+        files = (
+            sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+        )
+        if not files:
+            raise InvalidInput(f"cannot log artifact {str(path)!r}: the folder holds no files")
+        entries = []
+        for file in files:
+            relative = file.relative_to(source).as_posix() if source.is_dir() else ""
+            entry_name = normalize_artifact_name(f"{base}/{relative}" if relative else base)
+            digest, size = self._artifacts.put_file(file)
+            entries.append(ArtifactEntry(entry_name, digest, size))
+        self._metadata.runs.add_artifacts(run_id, entries, now_ms())
+        return entries
+
+    def download_artifacts(self, run_id: str, dest: str | Path, path: str | None = None) -> Path:
+        run = self.get_run(run_id)
+        prefix = normalize_artifact_name(path) if path else None
+        chosen = [
+            a for a in run.artifacts
+            if prefix is None or a.path == prefix or a.path.startswith(prefix + "/")
+        ]
+        if not chosen:
+            raise NotFound(f"run {run_id} has no artifact {path!r}" if path else
+                           f"run {run_id} has no artifacts")
+        root = Path(dest)
+        root.mkdir(parents=True, exist_ok=True)
+        for artifact in chosen:
+            target = confine(root, artifact.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._artifacts.get_file(artifact.digest, target)  # type: ignore[arg-type]
+        return confine(root, prefix) if prefix else root
+
+    def log_inputs(self, run_id: str, inputs: Sequence[tuple[str, str]]) -> None:
+        check_id(run_id)
+        checked = []
+        for version_id, role in inputs:
+            if not isinstance(version_id, str) or not 1 <= len(version_id) <= 64:
+                raise InvalidInput(f"dataset version id {version_id!r} must be 1-64 characters")
+            check_key(role, "input role")
+            checked.append(RunInput(version_id, role))
+        self._metadata.runs.add_inputs(run_id, checked)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> Run:
+        check_id(run_id)
+        self.reap_dead_runs()
+        return self._metadata.runs.get(run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        check_id(run_id)
+        return self._metadata.runs.metric_history(run_id, key)
+
+    def search_runs(
+        self,
+        *,
+        projects: Sequence[str] | None = None,
+        filter: str | None = None,  # noqa: A002 - the public name of the argument
+        order_by: Sequence[str] | str | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= (
+            MAX_SEARCH_LIMIT
+        ):
+            raise InvalidInput(f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}, "
+                               f"got {limit!r}")
+        expr = parse_filter(filter)
+        keys = parse_order_by(order_by)
+        fingerprint = _fingerprint(projects, filter, order_by)
+        offset = _decode_token(page_token, fingerprint)
+        project_ids = None
+        if projects is not None:
+            project_ids = [self._metadata.projects.get(name).id for name in projects]
+        self.reap_dead_runs()
+        found = self._metadata.runs.search(
+            project_ids=project_ids, expr=expr, order_by=keys, limit=limit + 1, offset=offset
+        )
+        token = _encode_token(offset + limit, fingerprint) if len(found) > limit else None
+        return RunPage(tuple(found[:limit]), token)
+
+    def get_environment(self, digest: str) -> Environment:
+        return self._metadata.runs.get_environment(digest)
+
+    def flush(self) -> None:
+        """Nothing is buffered here: every call above is durable when it returns."""
+
+    # -- liveness -------------------------------------------------------------------------
+
+    def reap_dead_runs(self, *, force: bool = False) -> list[str]:
+        """Mark running runs whose process died as killed; returns their ids.
+
+        A run is dead when its process is gone from this host, or when it has sent no
+        heartbeat for ``settings.killed_after`` seconds. Checked at most every 2 seconds.
+        """
+        now = time.monotonic()
+        with self._reap_lock:
+            if not force and now - self._last_reap < _REAP_EVERY_S:
+                return []
+            self._last_reap = now
+        dead = find_dead(
+            self._metadata.runs.live(),
+            host=self._host,
+            now_ms=now_ms(),
+            killed_after_ms=int(self._settings.killed_after * 1000),
+        )
+        if dead:
+            self._metadata.runs.mark_killed(
+                dead, "the process running this run stopped without ending it"
+            )
+        return [run.id for run in dead]
+
+
+def _complete_card(card: ProblemCard) -> ProblemCard:
+    """Fill the metric direction from the metric name when it is well known."""
+    if card.goal is not None and card.metric is None:
+        raise InvalidInput("a goal needs a metric: set_project(..., metric='roc_auc', goal=0.85)")
+    if card.direction is None and card.metric is not None:
+        direction = KNOWN_METRIC_DIRECTIONS.get(card.metric.lower())
+        if direction is None and card.goal is not None:
+            known = ", ".join(sorted(KNOWN_METRIC_DIRECTIONS))
+            raise InvalidInput(
+                f"the direction of metric {card.metric!r} is unknown: pass "
+                f"direction='maximize' or 'minimize' (known metrics: {known})"
+            )
+        return replace(card, direction=direction)
+    return card
+
+
+def _check_params(params: Mapping[str, object]) -> dict[str, str]:
+    return {
+        check_key(k, "param"): check_text_value(k, v, "param", MAX_PARAM_LENGTH)
+        for k, v in params.items()
+    }
+
+
+def _check_tags(tags: Mapping[str, object]) -> dict[str, str]:
+    return {
+        check_key(k, "tag"): check_text_value(k, v, "tag", MAX_TAG_LENGTH)
+        for k, v in tags.items()
+    }
+
+
+def _check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
+    checked = []
+    for key, value, step, timestamp in metrics:
+        check_key(key, "metric")
+        checked.append(
+            (key, check_metric_value(key, value), check_step(key, step), int(timestamp))
+        )
+    return checked
+
+
+def _fingerprint(
+    projects: Sequence[str] | None, filter_text: str | None, order_by: Sequence[str] | str | None
+) -> str:
+    canonical = orjson.dumps([list(projects or []), filter_text or "", order_by or []])
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _encode_token(offset: int, fingerprint: str) -> str:
+    raw = orjson.dumps({"offset": offset, "query": fingerprint})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, fingerprint: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = data["offset"]
+        query = data["query"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"page token {token!r} is not one this server issued") from None
+    if query != fingerprint:
+        raise InvalidInput(
+            "page token belongs to another search: pass the same projects, filter and "
+            "order_by as the search that returned it"
+        )
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"page token {token!r} holds a bad offset")
+    return offset

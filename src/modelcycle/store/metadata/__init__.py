@@ -1,0 +1,53 @@
+"""The metadata store: one SQL implementation, SQLite and PostgreSQL dialects."""
+
+from __future__ import annotations
+
+from modelcycle.store.metadata._engine import create_store_engine
+from modelcycle.store.metadata._unit_of_work import UnitOfWork
+from modelcycle.store.metadata.projects import ProjectRepository
+from modelcycle.store.metadata.runs import LiveRun, MetricRow, NewRun, RunRepository
+from modelcycle.store.metadata.schema import HEAD_REVISION, ensure_current, upgrade
+
+
+class SqlMetadataStore:
+    """The repositories of one database, sharing one engine."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = create_store_engine(url)
+        if create:
+            ensure_current(self.engine)
+        self.uow = UnitOfWork(self.engine)
+        self.projects = ProjectRepository(self.uow)
+        self.runs = RunRepository(self.uow)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+
+def open_metadata_store(url: str) -> SqlMetadataStore:
+    """Open the store at ``url``, creating the schema in an empty database.
+
+    Raises:
+        SchemaOutdated: the store was written by an older revision (run ``modelcycle db
+            upgrade``) or a newer ModelCycle.
+        StoreError: the database cannot be reached or holds foreign tables.
+    """
+    return SqlMetadataStore(url)
+
+
+__all__ = [
+    "HEAD_REVISION",
+    "LiveRun",
+    "MetricRow",
+    "NewRun",
+    "SqlMetadataStore",
+    "open_metadata_store",
+    "upgrade",
+]

@@ -1,0 +1,120 @@
+"""Compile a ``core.filters`` AST and order keys into SQLAlchemy expressions.
+
+Conditions on metrics, params and tags become ``EXISTS`` subqueries against the indexed
+``latest_metrics``, ``params`` and ``tags`` tables; ordering joins the one row per run of the
+ordered key. Nothing here builds SQL text from user strings: values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, false, not_, or_, true
+
+from modelcycle.core.errors import InvalidInput
+from modelcycle.core.filters import And, Comparison, Namespace, Not, Op, Or, OrderKey
+from modelcycle.store.metadata._tables import latest_metrics, params, projects, runs, tags
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select, Table
+
+    from modelcycle.core.filters import Expr
+
+_KEYED_TABLES: dict[Namespace, Table] = {
+    Namespace.METRICS: latest_metrics,
+    Namespace.PARAMS: params,
+    Namespace.TAGS: tags,
+}
+
+_ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "run_id": runs.c.id,
+    "name": runs.c.name,
+    "status": runs.c.status,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+    "parent_id": runs.c.parent_id,
+    "project": projects.c.name,
+}
+
+
+def compile_filter(expr: Expr) -> ColumnElement[bool]:
+    """The WHERE clause for ``expr`` over ``runs`` joined with ``projects``."""
+    if isinstance(expr, And):
+        return and_(*(compile_filter(item) for item in expr.items))
+    if isinstance(expr, Or):
+        return or_(*(compile_filter(item) for item in expr.items))
+    if isinstance(expr, Not):
+        return not_(compile_filter(expr.item))
+    return _comparison(expr)
+
+
+def _comparison(cmp: Comparison) -> ColumnElement[bool]:
+    namespace = cmp.field.namespace
+    if namespace is Namespace.ATTRIBUTES:
+        column = _ATTRIBUTE_COLUMNS.get(cmp.field.key)
+        if column is None:
+            raise InvalidInput(f"unknown run attribute {cmp.field.key!r}")
+        return _apply(column, cmp.op, cmp.value)
+    table = _KEYED_TABLES[namespace]
+    has_key = and_(table.c.run_pk == runs.c.pk, table.c.key == cmp.field.key)
+    if cmp.op is Op.IS_NULL:
+        return ~exists().where(has_key)
+    if cmp.op is Op.IS_NOT_NULL:
+        return exists().where(has_key)
+    column = table.c.value
+    if namespace is not Namespace.METRICS and isinstance(cmp.value, float):
+        column = table.c.value_num  # a number compared with a param or tag: numerically
+    return exists().where(has_key, _apply(column, cmp.op, cmp.value))
+
+
+def _apply(column: Any, op: Op, value: Any) -> ColumnElement[bool]:  # noqa: C901, PLR0911
+    if op is Op.EQ:
+        return column == value  # type: ignore[no-any-return]
+    if op is Op.NE:
+        return column != value  # type: ignore[no-any-return]
+    if op is Op.LT:
+        return column < value  # type: ignore[no-any-return]
+    if op is Op.LE:
+        return column <= value  # type: ignore[no-any-return]
+    if op is Op.GT:
+        return column > value  # type: ignore[no-any-return]
+    if op is Op.GE:
+        return column >= value  # type: ignore[no-any-return]
+    if op is Op.LIKE:
+        return column.like(value)  # type: ignore[no-any-return]
+    if op is Op.ILIKE:
+        return column.ilike(value)  # type: ignore[no-any-return]
+    if op is Op.IN:
+        return column.in_(list(value)) if value else false()  # type: ignore[no-any-return]
+    if op is Op.NOT_IN:
+        return column.not_in(list(value)) if value else true()  # type: ignore[no-any-return]
+    if op is Op.IS_NULL:
+        return column.is_(None)  # type: ignore[no-any-return]
+    return column.is_not(None)  # type: ignore[no-any-return]
+
+
+def compile_order(
+    query: Select[Any], keys: Sequence[OrderKey]
+) -> tuple[Select[Any], list[ColumnElement[Any]]]:
+    """Join what ``keys`` order by; returns the query and the ORDER BY terms.
+
+    Missing values sort last in both directions. Ties fall back to the newest run first.
+    """
+    terms: list[ColumnElement[Any]] = []
+    for index, key in enumerate(keys):
+        namespace = key.field.namespace
+        if namespace is Namespace.ATTRIBUTES:
+            column = _ATTRIBUTE_COLUMNS.get(key.field.key)
+            if column is None:
+                raise InvalidInput(f"unknown run attribute {key.field.key!r} in order_by")
+        else:
+            alias = _KEYED_TABLES[namespace].alias(f"order_{index}")
+            query = query.outerjoin(
+                alias, and_(alias.c.run_pk == runs.c.pk, alias.c.key == key.field.key)
+            )
+            column = alias.c.value
+        terms.append(column.is_(None))
+        terms.append(column.desc() if key.descending else column.asc())
+    terms.extend((runs.c.start_time.desc(), runs.c.pk.desc()))
+    return query, terms

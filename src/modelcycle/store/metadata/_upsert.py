@@ -1,0 +1,34 @@
+"""INSERT … ON CONFLICT for the two dialects we support."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows``; on a conflict on ``keys`` update the ``update`` columns (or do nothing)."""
+    if not rows:
+        return
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={column: statement.excluded[column] for column in update},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(statement, list(rows))
