@@ -86,7 +86,7 @@ class TrackingService(Protocol):
         error: str | None = None,
         metrics: Sequence[MetricTuple] = (),
         tags: Mapping[str, str] | None = None,
-    ) -> Run:
+    ) -> None:
         """Write a last batch and end the run; durable when this returns."""
 
     def log_artifact(

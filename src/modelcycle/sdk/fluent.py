@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from modelcycle.core.entities.project import Direction, ProblemCard, Project, Task
 from modelcycle.core.entities.run import ArtifactEntry, MetricHistory, Run, RunStatus
-from modelcycle.core.errors import InvalidInput, NotFound
+from modelcycle.core.errors import InvalidInput
 from modelcycle.sdk import context
 from modelcycle.sdk.session import get_session
 
@@ -60,15 +60,14 @@ class ActiveRun:
         if step > self._steps.get(key, -1):
             self._steps[key] = step
 
-    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> Run:
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
         """End the run; durable when this returns. Ending twice is a no-op."""
         context.remove(self)
         if self._ended:
-            return get_session().tracking.get_run(self.id)
-        run = get_session().buffer.close(self.id, RunStatus(status), error)
+            return
+        get_session().buffer.close(self.id, RunStatus(status), error)
         self._ended = True
         _OPEN_RUNS.pop(self.id, None)
-        return run
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -127,6 +126,7 @@ def set_project(
     session = get_session()
     project = session.tracking.set_project(name, card)
     session.project = project.name
+    session.project_chosen = True
     return project
 
 
@@ -181,10 +181,11 @@ def start_run(
     return active
 
 
-def end_run(status: RunStatus | str = RunStatus.FINISHED) -> Run | None:
-    """End this context's active run; None when there is none."""
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End this context's active run, if there is one; durable when this returns."""
     active = context.active()
-    return None if active is None else active.end(status)
+    if active is not None:
+        active.end(status)
 
 
 def active_run() -> ActiveRun | None:
@@ -345,7 +346,7 @@ def search_runs(
     if project == "*":
         projects = None
     elif project is None:
-        projects = [session.project] if _project_exists(session.project) else None
+        projects = [session.project] if session.project_chosen else None
     else:
         projects = [project] if isinstance(project, str) else list(project)
     if _OPEN_RUNS:
@@ -358,14 +359,6 @@ def search_runs(
     result = RunList(page.runs)
     result.next_page_token = page.next_page_token
     return result
-
-
-def _project_exists(name: str) -> bool:
-    try:
-        get_session().tracking.get_project(name)
-    except NotFound:
-        return False
-    return True
 
 
 def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:

@@ -29,6 +29,7 @@ class Session:
     tracking: TrackingService
     buffer: RunBuffer
     project: str = DEFAULT_PROJECT
+    project_chosen: bool = False  # set_project was called: searches default to it
 
     def close(self) -> None:
         """Write what is buffered and release the store."""

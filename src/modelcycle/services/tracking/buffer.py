@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelcycle.core.entities.run import Run, RunStatus
+from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.errors import ModelCycleError
 from modelcycle.services.tracking.validation import (
     MAX_TAG_LENGTH,
@@ -131,13 +131,13 @@ class RunBuffer:
         for rid in run_ids:
             self._write(rid, raise_errors=True)
 
-    def close(self, run_id: str, status: RunStatus, error: str | None = None) -> Run:
+    def close(self, run_id: str, status: RunStatus, error: str | None = None) -> None:
         """Write the run's last batch together with its end: durable when this returns."""
         with self._write_lock:
             with self._lock:
                 pending = self._pending.pop(run_id, None) or _Pending()
             try:
-                return self._service.end_run(
+                self._service.end_run(
                     run_id, status, error=error, metrics=pending.metrics, tags=pending.tags
                 )
             except BaseException:

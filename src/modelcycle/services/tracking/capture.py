@@ -41,11 +41,7 @@ class GitState:
 def capture_environment() -> Environment:
     """The interpreter, platform and installed distributions (``name==version``, sorted)."""
     packages = sorted(
-        {
-            f"{dist.metadata['Name']}=={dist.version}"
-            for dist in importlib.metadata.distributions()
-            if dist.metadata["Name"]
-        },
+        {pin for dist in importlib.metadata.distributions() if (pin := _pin(dist))},
         key=str.lower,
     )
     python_version = platform.python_version()
@@ -57,6 +53,20 @@ def capture_environment() -> Environment:
         platform=platform_name,
         packages=tuple(packages),
     )
+
+
+def _pin(dist: importlib.metadata.Distribution) -> str | None:
+    """``name==version`` from the metadata headers, read without the full email parser."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.splitlines():
+        if not line:
+            break  # the headers end at the first blank line
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    return f"{name}=={version}" if name and version else None
 
 
 def entry_point() -> str:

@@ -78,6 +78,7 @@ class LocalTrackingService:
         self._last_reap = 0.0
         self._reap_lock = threading.Lock()
         self._diff_digests: dict[bytes, str] = {}
+        self._project_ids: dict[str, int] = {}
 
     # -- projects -------------------------------------------------------------------------
 
@@ -85,7 +86,9 @@ class LocalTrackingService:
         check_name(name, "project name")
         if card is not None:
             card = _complete_card(card)
-        return self._metadata.projects.upsert(name, card)
+        project = self._metadata.projects.upsert(name, card)
+        self._project_ids[name] = project.id
+        return project
 
     def get_project(self, name: str) -> Project:
         return self._metadata.projects.get(name)
@@ -103,9 +106,7 @@ class LocalTrackingService:
         tags: Mapping[str, str] | None = None,
         parent_id: str | None = None,
     ) -> Run:
-        project_row = self._metadata.projects.find(project)
-        if project_row is None:
-            project_row = self.set_project(project)
+        project_id = self._project_id(project, create=True)
         if name is not None and (not isinstance(name, str) or len(name) > MAX_KEY_LENGTH):
             raise InvalidInput(f"run name must be text of at most {MAX_KEY_LENGTH} characters")
         clean_tags = _check_tags(tags or {})
@@ -114,22 +115,46 @@ class LocalTrackingService:
             if not self._metadata.runs.exists(parent_id):
                 raise NotFound(f"no parent run with id {parent_id!r}")
         environment, code = self._capture_context()
-        run_id = new_id()
-        self._metadata.runs.create(
-            NewRun(
-                id=run_id,
-                project_id=project_row.id,
-                name=name,
-                parent_id=parent_id,
-                start_time=now_ms(),
-                host=self._host,
-                pid=os.getpid(),
-                code=code,
-                environment=environment,
-                tags=clean_tags,
-            )
+        new = NewRun(
+            id=new_id(),
+            project_id=project_id,
+            name=name,
+            parent_id=parent_id,
+            start_time=now_ms(),
+            host=self._host,
+            pid=os.getpid(),
+            code=code,
+            environment=environment,
+            tags=clean_tags,
         )
-        return self._metadata.runs.get(run_id)
+        self._metadata.runs.create(new)
+        return Run(
+            id=new.id,
+            project=project,
+            name=name,
+            status=RunStatus.RUNNING,
+            start_time=new.start_time,
+            end_time=None,
+            parent_id=parent_id,
+            tags=clean_tags,
+            code=code,
+            environment_digest=environment.digest if environment else None,
+            host=new.host,
+            pid=new.pid,
+            heartbeat_at=new.start_time,
+        )
+
+    def _project_id(self, name: str, *, create: bool = False) -> int:
+        """The id of a project, cached: projects are never renamed or deleted."""
+        project_id = self._project_ids.get(name)
+        if project_id is None:
+            found = self._metadata.projects.find(name)
+            if found is None:
+                if not create:
+                    raise NotFound(f"no project named {name!r}")
+                found = self.set_project(name)
+            project_id = self._project_ids[name] = found.id
+        return project_id
 
     def _capture_context(self) -> tuple[Environment | None, CodeVersion]:
         if not self._capture:
@@ -168,7 +193,7 @@ class LocalTrackingService:
         error: str | None = None,
         metrics: Sequence[MetricTuple] = (),
         tags: Mapping[str, str] | None = None,
-    ) -> Run:
+    ) -> None:
         check_id(run_id)
         status = RunStatus(status)
         if status is RunStatus.RUNNING:
@@ -181,7 +206,6 @@ class LocalTrackingService:
             metrics=_check_metrics(metrics),
             tags=_check_tags(tags or {}),
         )
-        return self._metadata.runs.get(run_id)
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         """Record that this process still owns ``run_ids``."""
@@ -270,7 +294,7 @@ class LocalTrackingService:
         offset = _decode_token(page_token, fingerprint)
         project_ids = None
         if projects is not None:
-            project_ids = [self._metadata.projects.get(name).id for name in projects]
+            project_ids = [self._project_id(name) for name in projects]
         self.reap_dead_runs()
         found = self._metadata.runs.search(
             project_ids=project_ids, expr=expr, order_by=keys, limit=limit + 1, offset=offset

@@ -32,3 +32,15 @@ def encode_float(value: float) -> float | str:
 def decode_float(value: float | str) -> float:
     """The inverse of ``encode_float``."""
     return _NON_FINITE[value] if isinstance(value, str) else float(value)
+
+
+def decode_metrics(text: str) -> dict[str, float]:
+    """Latest values from a run's metrics summary, the JSON text ``{key: value}``.
+
+    Finite values are JSON numbers; NaN and the infinities are their names as strings. When
+    the text holds no quote beyond those around the keys, no value needs decoding.
+    """
+    values: dict[str, float | str] = loads(text)
+    if text.count('"') == 2 * len(values):
+        return values  # type: ignore[return-value]
+    return {key: decode_float(value) for key, value in values.items()}

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, false, not_, or_, true
+from sqlalchemy import Table, and_, exists, false, not_, or_, true
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.core.filters import And, Comparison, Namespace, Not, Op, Or, OrderKey
 from modelcycle.store.metadata._tables import latest_metrics, params, projects, runs, tags
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Select, Table
+    from sqlalchemy import ColumnElement, Select
 
     from modelcycle.core.filters import Expr
 
@@ -36,6 +36,11 @@ _ATTRIBUTE_COLUMNS: dict[str, Any] = {
     "parent_id": runs.c.parent_id,
     "project": projects.c.name,
 }
+
+
+def keyed_table(namespace: Namespace) -> Table:
+    """The table holding one row per run and key of ``namespace`` (metrics, params, tags)."""
+    return _KEYED_TABLES[namespace]
 
 
 def compile_filter(expr: Expr) -> ColumnElement[bool]:
@@ -114,7 +119,7 @@ def compile_order(
                 alias, and_(alias.c.run_pk == runs.c.pk, alias.c.key == key.field.key)
             )
             column = alias.c.value
-        terms.append(column.is_(None))
+        terms.append(column.is_(None))  # missing values last, in both directions
         terms.append(column.desc() if key.descending else column.asc())
     terms.extend((runs.c.start_time.desc(), runs.c.pk.desc()))
     return query, terms

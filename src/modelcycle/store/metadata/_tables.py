@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -94,6 +95,7 @@ runs = Table(
     Column("tags_json", Text, nullable=False, server_default="{}"),
     Index("ix_runs_project_id_start_time", "project_id", "start_time"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_start_time", "start_time"),
 )
 
 params = Table(
@@ -130,17 +132,20 @@ latest_metrics = Table(
     Index("ix_latest_metrics_key_value", "key", "value"),
 )
 
-metric_points = Table(
-    "metric_points",
+# The series of each metric, stored by column: one row per run, key and written batch, with
+# the steps, values and timestamps packed as little-endian int64 / float64 / int64 arrays.
+# A 10,000-point history is a handful of rows instead of 10,000, and NaN survives as is.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
     Column("id", AutoPK, primary_key=True, autoincrement=True),
     Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
     Column("key", String(KEY_LENGTH), nullable=False),
-    Column("value", Float),
-    Column("is_nan", Boolean, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index("ix_metric_points_run_pk_key_step", "run_pk", "key", "step"),
+    Column("count", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_pk_key", "run_pk", "key"),
 )
 
 run_inputs = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +23,17 @@ def upsert(
     """Insert ``rows``; on a conflict on ``keys`` update the ``update`` columns (or do nothing)."""
     if not rows:
         return
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(_statement(conn.dialect.name, table, tuple(keys), tuple(update)), list(rows))
+
+
+@functools.cache
+def _statement(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """Built once per shape: constructing ON CONFLICT clauses costs more than running them."""
+    module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table)
     if update:
-        statement = statement.on_conflict_do_update(
+        return statement.on_conflict_do_update(
             index_elements=list(keys),
             set_={column: statement.excluded[column] for column in update},
         )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(statement, list(rows))
+    return statement.on_conflict_do_nothing(index_elements=list(keys))

@@ -3,6 +3,9 @@
 Every write of a run goes through ``_apply_batch``, which locks the run row (``FOR UPDATE``
 on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), merges the batch into
 the run's JSON summary and writes the normalised rows, all in one transaction.
+
+Statements on the hot paths are built once at import and bound at execution, which keeps
+SQLAlchemy's per-call overhead to a cache lookup.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
 from modelcycle.core.entities.run import (
     ArtifactEntry,
@@ -24,12 +27,19 @@ from modelcycle.core.entities.run import (
     RunStatus,
 )
 from modelcycle.core.errors import Conflict, NotFound
-from modelcycle.store.metadata._codec import decode_float, dumps, encode_float, loads
-from modelcycle.store.metadata._filters_sql import compile_filter, compile_order
+from modelcycle.store.metadata._codec import (
+    decode_metrics,
+    dumps,
+    encode_float,
+    loads,
+)
+from modelcycle.core.filters import Namespace
+from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
+from modelcycle.store.metadata._series import pack, unpack
 from modelcycle.store.metadata._tables import (
     environments,
     latest_metrics,
-    metric_points,
+    metric_chunks,
     params,
     projects,
     run_artifacts,
@@ -40,6 +50,7 @@ from modelcycle.store.metadata._tables import (
 from modelcycle.store.metadata._upsert import upsert
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
     from sqlalchemy.engine import Connection, Row
 
     from modelcycle.core.filters import Expr, OrderKey
@@ -76,6 +87,32 @@ class LiveRun:
 
 
 _RUN_COLUMNS = (*runs.c, projects.c.name.label("project_name"))
+_SELECT_RUN = (
+    select(*_RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
+)
+_SELECT_PK = select(runs.c.pk).where(runs.c.id == bindparam("run_id"))
+_LOCK_RUN = (
+    select(runs.c.pk, runs.c.params_json, runs.c.metrics_json, runs.c.tags_json)
+    .where(runs.c.id == bindparam("run_id"))
+    .with_for_update()
+)
+_INSERT_RUN = insert(runs)
+_INSERT_TAGS = insert(tags)
+_INSERT_PARAMS = insert(params)
+_INSERT_CHUNK = insert(metric_chunks)
+# SET columns come from the parameters given at execution.
+_UPDATE_RUN = update(runs).where(runs.c.pk == bindparam("run_pk_"))
+_SELECT_LATEST = select(
+    latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan,
+    latest_metrics.c.step, latest_metrics.c.timestamp,
+).where(latest_metrics.c.run_pk == bindparam("run_pk"),
+        latest_metrics.c.key.in_(bindparam("keys", expanding=True)))
+_SELECT_CHUNKS = (
+    select(metric_chunks.c.steps, metric_chunks.c["values"], metric_chunks.c.timestamps)
+    .where(metric_chunks.c.run_pk == bindparam("run_pk"),
+           metric_chunks.c.key == bindparam("key"))
+    .order_by(metric_chunks.c.id)
+)
 
 
 class RunRepository:
@@ -83,53 +120,49 @@ class RunRepository:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
+        self._known_environments: set[str] = set()
 
     # -- writes -----------------------------------------------------------------------------
 
     def create(self, new: NewRun) -> None:
         """Insert the run (and its environment, once per distinct content)."""
         with self._uow.write() as conn:
-            if new.environment is not None:
-                env = new.environment
-                upsert(
-                    conn,
-                    environments,
-                    [
-                        {
-                            "digest": env.digest,
-                            "python_version": env.python_version,
-                            "platform": env.platform,
-                            "packages_json": dumps(list(env.packages)),
-                            "created_at": new.start_time,
-                        }
-                    ],
-                    keys=["digest"],
-                )
+            env = new.environment
+            if env is not None and env.digest not in self._known_environments:
+                upsert(conn, environments, [{
+                    "digest": env.digest,
+                    "python_version": env.python_version,
+                    "platform": env.platform,
+                    "packages_json": dumps(list(env.packages)),
+                    "created_at": new.start_time,
+                }], keys=["digest"])
             code = new.code
-            result = conn.execute(
-                insert(runs).values(
-                    id=new.id,
-                    project_id=new.project_id,
-                    parent_id=new.parent_id,
-                    name=new.name,
-                    status=RunStatus.RUNNING.value,
-                    start_time=new.start_time,
-                    heartbeat_at=new.start_time,
-                    host=new.host,
-                    pid=new.pid,
-                    git_commit=code.git_commit,
-                    git_branch=code.git_branch,
-                    git_dirty=code.git_dirty,
-                    diff_digest=code.diff_digest,
-                    entry_point=code.entry_point,
-                    repository=code.repository,
-                    environment_digest=new.environment.digest if new.environment else None,
-                    tags_json=dumps(dict(new.tags)),
-                )
-            )
-            run_pk = result.inserted_primary_key[0] if result.inserted_primary_key else None
-            if new.tags and run_pk is not None:
-                conn.execute(insert(tags), [_tag_row(run_pk, k, v) for k, v in new.tags.items()])
+            result = conn.execute(_INSERT_RUN, {
+                "id": new.id,
+                "project_id": new.project_id,
+                "parent_id": new.parent_id,
+                "name": new.name,
+                "status": RunStatus.RUNNING.value,
+                "start_time": new.start_time,
+                "heartbeat_at": new.start_time,
+                "host": new.host,
+                "pid": new.pid,
+                "git_commit": code.git_commit,
+                "git_branch": code.git_branch,
+                "git_dirty": code.git_dirty,
+                "diff_digest": code.diff_digest,
+                "entry_point": code.entry_point,
+                "repository": code.repository,
+                "environment_digest": env.digest if env else None,
+                "params_json": "{}",
+                "metrics_json": "{}",
+                "tags_json": dumps(dict(new.tags)),
+            })
+            if new.tags:
+                run_pk = result.inserted_primary_key[0]  # type: ignore[index]
+                conn.execute(_INSERT_TAGS, [_tag_row(run_pk, k, v) for k, v in new.tags.items()])
+        if env is not None:
+            self._known_environments.add(env.digest)
 
     def log_batch(
         self,
@@ -150,18 +183,15 @@ class RunRepository:
         end_time: int,
         error: str | None = None,
         *,
-        params: Mapping[str, str] | None = None,
         metrics: Sequence[MetricRow] = (),
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write the last batch and the final status together: durable when this returns."""
         with self._uow.write() as conn:
-            _apply_batch(conn, run_id, params or {}, metrics, tags or {})
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status.value, end_time=end_time, heartbeat_at=end_time, error=error)
-            )
+            _apply_batch(conn, run_id, {}, metrics, tags or {}, {
+                "status": status.value, "end_time": end_time, "heartbeat_at": end_time,
+                "error": error,
+            })
 
     def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
         """Record that the runs' owning process is alive."""
@@ -191,7 +221,8 @@ class RunRepository:
                 conn.execute(
                     update(runs)
                     .where(runs.c.id == run.id, runs.c.status == RunStatus.RUNNING.value)
-                    .values(status=RunStatus.KILLED.value, end_time=run.heartbeat_at, error=reason)
+                    .values(status=RunStatus.KILLED.value, end_time=run.heartbeat_at,
+                            error=reason)
                 )
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry], now: int) -> None:
@@ -199,22 +230,12 @@ class RunRepository:
         with self._uow.write() as conn:
             run_pk = _run_pk(conn, run_id)
             rows = [
-                {
-                    "run_pk": run_pk,
-                    "path": e.path,
-                    "digest": e.digest,
-                    "size": e.size,
-                    "created_at": now,
-                }
+                {"run_pk": run_pk, "path": e.path, "digest": e.digest, "size": e.size,
+                 "created_at": now}
                 for e in entries
             ]
-            upsert(
-                conn,
-                run_artifacts,
-                rows,
-                keys=["run_pk", "path"],
-                update=["digest", "size", "created_at"],
-            )
+            upsert(conn, run_artifacts, rows, keys=["run_pk", "path"],
+                   update=["digest", "size", "created_at"])
 
     def add_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
         """Record the dataset versions a run read."""
@@ -231,24 +252,20 @@ class RunRepository:
     def get(self, run_id: str) -> Run:
         """The whole run, with its inputs and artifacts."""
         with self._uow.read() as conn:
-            row = conn.execute(
-                select(*_RUN_COLUMNS).join(projects).where(runs.c.id == run_id)
-            ).first()
+            row = conn.execute(_SELECT_RUN, {"run_id": run_id}).first()
             if row is None:
                 raise NotFound(f"no run with id {run_id!r}")
             inputs = tuple(
                 RunInput(r.dataset_version_id, r.role)
                 for r in conn.execute(
-                    select(run_inputs)
-                    .where(run_inputs.c.run_pk == row.pk)
+                    select(run_inputs).where(run_inputs.c.run_pk == row.pk)
                     .order_by(run_inputs.c.role, run_inputs.c.dataset_version_id)
                 )
             )
             artifacts = tuple(
                 ArtifactEntry(r.path, r.digest, r.size)
                 for r in conn.execute(
-                    select(run_artifacts)
-                    .where(run_artifacts.c.run_pk == row.pk)
+                    select(run_artifacts).where(run_artifacts.c.run_pk == row.pk)
                     .order_by(run_artifacts.c.path)
                 )
             )
@@ -257,28 +274,31 @@ class RunRepository:
     def exists(self, run_id: str) -> bool:
         """Whether a run with this id is stored."""
         with self._uow.read() as conn:
-            return conn.execute(select(runs.c.pk).where(runs.c.id == run_id)).first() is not None
+            return conn.execute(_SELECT_PK, {"run_id": run_id}).first() is not None
 
     def metric_history(self, run_id: str, key: str) -> MetricHistory:
-        """Every point of one metric, by step then time."""
+        """Every point of one metric, by step then time (then logging order)."""
         with self._uow.read() as conn:
             run_pk = _run_pk(conn, run_id)
-            rows = conn.execute(
-                select(
-                    metric_points.c.value,
-                    metric_points.c.is_nan,
-                    metric_points.c.step,
-                    metric_points.c.timestamp,
-                )
-                .where(metric_points.c.run_pk == run_pk, metric_points.c.key == key)
-                .order_by(metric_points.c.step, metric_points.c.timestamp, metric_points.c.id)
-            ).all()
-        if not rows:
+            chunks = conn.execute(_SELECT_CHUNKS, {"run_pk": run_pk, "key": key}).all()
+        if not chunks:
             return MetricHistory(key, (), (), ())
-        values, nans, steps, stamps = zip(*rows, strict=True)
-        if any(nans):
-            values = tuple(math.nan if nan else v for v, nan in zip(values, nans, strict=True))
-        return MetricHistory(key, values, steps, stamps)
+        steps, values, stamps = unpack("q", chunks[0][0]), unpack("d", chunks[0][1]), unpack(
+            "q", chunks[0][2]
+        )
+        for chunk in chunks[1:]:
+            steps.extend(unpack("q", chunk[0]))
+            values.extend(unpack("d", chunk[1]))
+            stamps.extend(unpack("q", chunk[2]))
+        if _is_sorted(steps, stamps):
+            return MetricHistory(key, tuple(values), tuple(steps), tuple(stamps))
+        order = sorted(range(len(steps)), key=lambda i: (steps[i], stamps[i]))
+        return MetricHistory(
+            key,
+            tuple(values[i] for i in order),
+            tuple(steps[i] for i in order),
+            tuple(stamps[i] for i in order),
+        )
 
     def search(
         self,
@@ -289,16 +309,24 @@ class RunRepository:
         limit: int,
         offset: int,
     ) -> list[Run]:
-        """Runs matching ``expr``, ordered, one page (``limit`` rows from ``offset``)."""
-        query = select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+        """Runs matching ``expr``, ordered, one page (``limit`` rows from ``offset``).
+
+        Ordering by a metric, param or tag runs in two phases so that the database can walk
+        that key's index and stop after one page: first the runs that have a value for the
+        key, in order; then the runs that have none, which sort last in either direction.
+        """
+        where = []
         if project_ids is not None:
-            query = query.where(runs.c.project_id.in_(project_ids))
+            where.append(runs.c.project_id.in_(project_ids))
         if expr is not None:
-            query = query.where(compile_filter(expr))
-        query, ordering = compile_order(query, order_by)
-        query = query.order_by(*ordering).limit(limit).offset(offset)
+            where.append(compile_filter(expr))
+        base = select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
         with self._uow.read() as conn:
-            rows = conn.execute(query).all()
+            if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
+                query, terms = compile_order(base.where(*where), order_by)
+                rows = conn.execute(query.order_by(*terms).limit(limit).offset(offset)).all()
+                return [_to_run(row) for row in rows]
+            rows = _search_by_key(conn, base, where, order_by, limit, offset)
         return [_to_run(row) for row in rows]
 
     def get_environment(self, digest: str) -> Environment:
@@ -307,16 +335,54 @@ class RunRepository:
             row = conn.execute(select(environments).where(environments.c.digest == digest)).first()
         if row is None:
             raise NotFound(f"no environment with digest {digest!r}")
-        return Environment(
-            row.digest, row.python_version, row.platform, tuple(loads(row.packages_json))
-        )
+        return Environment(row.digest, row.python_version, row.platform,
+                           tuple(loads(row.packages_json)))
 
 
 # -- the write path ---------------------------------------------------------------------------
 
 
+def _search_by_key(
+    conn: Connection,
+    base: Select[Any],
+    where: list[ColumnElement[bool]],
+    order_by: Sequence[OrderKey],
+    limit: int,
+    offset: int,
+) -> list[Row[Any]]:
+    first, rest = order_by[0], order_by[1:]
+    table = keyed_table(first.field.namespace)
+    has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
+    ordered = table.alias("order_key")
+    phase_a, rest_terms = compile_order(
+        base.join(ordered, and_(ordered.c.run_pk == runs.c.pk,
+                                ordered.c.key == first.field.key,
+                                ordered.c.value.is_not(None))).where(*where),
+        rest,
+    )
+    value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
+    rows = list(
+        conn.execute(phase_a.order_by(value, *rest_terms).limit(limit).offset(offset)).all()
+    )
+    if len(rows) == limit:
+        return rows
+    if rows or offset == 0:
+        count_a = offset + len(rows)
+    else:
+        count_a = conn.execute(
+            select(func.count()).select_from(phase_a.subquery())
+        ).scalar_one()
+    phase_b, terms = compile_order(
+        base.where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
+    )
+    rows.extend(conn.execute(
+        phase_b.order_by(*terms).limit(limit - len(rows)).offset(max(0, offset - count_a))
+    ).all())
+    return rows
+
+
 def _run_pk(conn: Connection, run_id: str) -> int:
-    pk = conn.execute(select(runs.c.pk).where(runs.c.id == run_id)).scalar()
+    pk = conn.execute(_SELECT_PK, {"run_id": run_id}).scalar()
     if pk is None:
         raise NotFound(f"no run with id {run_id!r}")
     return int(pk)
@@ -328,19 +394,13 @@ def _apply_batch(
     new_params: Mapping[str, str],
     new_metrics: Sequence[MetricRow],
     new_tags: Mapping[str, str],
+    columns: Mapping[str, Any] | None = None,
 ) -> None:
-    if not (new_params or new_metrics or new_tags):
-        if not conn.execute(select(runs.c.pk).where(runs.c.id == run_id)).first():
-            raise NotFound(f"no run with id {run_id!r}")
-        return
-    row = conn.execute(
-        select(runs.c.pk, runs.c.params_json, runs.c.metrics_json, runs.c.tags_json)
-        .where(runs.c.id == run_id)
-        .with_for_update()
-    ).first()
+    """Merge a batch into the run, and set ``columns`` of the run row in the same UPDATE."""
+    row = conn.execute(_LOCK_RUN, {"run_id": run_id}).first()
     if row is None:
         raise NotFound(f"no run with id {run_id!r}")
-    changes: dict[str, str] = {}
+    changes: dict[str, Any] = dict(columns or {})
     if new_params:
         stored = _merge_params(conn, row.pk, run_id, loads(row.params_json), new_params)
         if stored is not None:
@@ -349,13 +409,8 @@ def _apply_batch(
         stored_tags: dict[str, str] = loads(row.tags_json)
         changed = {k: v for k, v in new_tags.items() if stored_tags.get(k) != v}
         if changed:
-            upsert(
-                conn,
-                tags,
-                [_tag_row(row.pk, k, v) for k, v in changed.items()],
-                keys=["run_pk", "key"],
-                update=["value", "value_num"],
-            )
+            upsert(conn, tags, [_tag_row(row.pk, k, v) for k, v in changed.items()],
+                   keys=["run_pk", "key"], update=["value", "value_num"])
             stored_tags.update(changed)
             changes["tags_json"] = dumps(stored_tags)
     if new_metrics:
@@ -363,7 +418,7 @@ def _apply_batch(
         if summary is not None:
             changes["metrics_json"] = dumps(summary)
     if changes:
-        conn.execute(update(runs).where(runs.c.pk == row.pk).values(**changes))
+        conn.execute(_UPDATE_RUN, {"run_pk_": row.pk, **changes})
 
 
 def _merge_params(
@@ -379,9 +434,8 @@ def _merge_params(
         old = stored.get(key)
         if old is None:
             stored[key] = value
-            added.append(
-                {"run_pk": run_pk, "key": key, "value": value, "value_num": _as_number(value)}
-            )
+            added.append({"run_pk": run_pk, "key": key, "value": value,
+                          "value_num": _as_number(value)})
         elif old != value:
             raise Conflict(
                 f"param {key!r} of run {run_id} is already {old!r}; it cannot be changed to "
@@ -389,73 +443,62 @@ def _merge_params(
             )
     if not added:
         return None
-    conn.execute(insert(params), added)
+    conn.execute(_INSERT_PARAMS, added)
     return stored
 
 
-def _newer(a: Sequence[Any], b: Sequence[Any]) -> bool:
+def _later(a: tuple[float, int, int], b: tuple[float, int, int]) -> bool:
     """Whether point a=(value, step, ts) is later than b: by step, then time, then value."""
     if a[1] != b[1]:
-        return bool(a[1] > b[1])
+        return a[1] > b[1]
     if a[2] != b[2]:
-        return bool(a[2] > b[2])
+        return a[2] > b[2]
     return _order_value(a[0]) > _order_value(b[0])
 
 
-def _order_value(value: float | str) -> float:
-    number = decode_float(value)
-    return -math.inf if math.isnan(number) else number
+def _order_value(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
 
 
 def _write_metrics(
     conn: Connection,
     run_pk: int,
-    summary: dict[str, list[Any]],
+    summary: dict[str, float | str],
     points: Sequence[MetricRow],
-) -> dict[str, list[Any]] | None:
-    rows = []
-    latest: dict[str, tuple[float, int, int]] = {}
+) -> dict[str, float | str] | None:
+    """Append the batch as one chunk per key; move the latest values that it supersedes."""
+    series: dict[str, tuple[list[int], list[float], list[int]]] = {}
     for key, value, step, timestamp in points:
-        nan = value != value  # noqa: PLR0124 - the NaN test without a function call
-        rows.append(
-            {
-                "run_pk": run_pk,
-                "key": key,
-                "value": None if nan else value,
-                "is_nan": nan,
-                "step": step,
-                "timestamp": timestamp,
-            }
-        )
-        best = latest.get(key)
-        if best is None or _newer((value, step, timestamp), best):
-            latest[key] = (value, step, timestamp)
-    conn.execute(insert(metric_points), rows)
+        columns = series.get(key)
+        if columns is None:
+            columns = series[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(value)
+        columns[2].append(timestamp)
+    conn.execute(_INSERT_CHUNK, [
+        {"run_pk": run_pk, "key": key, "count": len(steps), "steps": pack("q", steps),
+         "values": pack("d", values), "timestamps": pack("q", stamps)}
+        for key, (steps, values, stamps) in series.items()
+    ])
+    stored = {
+        row.key: (math.nan if row.is_nan else row.value, row.step, row.timestamp)
+        for row in conn.execute(_SELECT_LATEST, {"run_pk": run_pk, "keys": list(series)})
+    }
     changed = []
-    for key, point in latest.items():
-        old = summary.get(key)
-        if old is None or _newer(point, old):
-            summary[key] = [encode_float(point[0]), point[1], point[2]]
+    for key, (steps, values, stamps) in series.items():
+        best = max(range(len(steps)),
+                   key=lambda i: (steps[i], stamps[i], _order_value(values[i])))
+        point = (values[best], steps[best], stamps[best])
+        old = stored.get(key)
+        if old is None or _later(point, old):
+            summary[key] = encode_float(point[0])
             nan = math.isnan(point[0])
-            changed.append(
-                {
-                    "run_pk": run_pk,
-                    "key": key,
-                    "value": None if nan else point[0],
-                    "is_nan": nan,
-                    "step": point[1],
-                    "timestamp": point[2],
-                }
-            )
+            changed.append({"run_pk": run_pk, "key": key, "value": None if nan else point[0],
+                            "is_nan": nan, "step": point[1], "timestamp": point[2]})
     if not changed:
         return None
-    upsert(
-        conn,
-        latest_metrics,
-        changed,
-        keys=["run_pk", "key"],
-        update=["value", "is_nan", "step", "timestamp"],
-    )
+    upsert(conn, latest_metrics, changed, keys=["run_pk", "key"],
+           update=["value", "is_nan", "step", "timestamp"])
     return summary
 
 
@@ -474,7 +517,19 @@ def _as_number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _is_sorted(steps: Sequence[int], stamps: Sequence[int]) -> bool:
+    previous_step, previous_stamp = steps[0], stamps[0]
+    for step, stamp in zip(steps, stamps, strict=True):
+        if step < previous_step or (step == previous_step and stamp < previous_stamp):
+            return False
+        previous_step, previous_stamp = step, stamp
+    return True
+
+
 # -- rows to entities -------------------------------------------------------------------------
+
+
+_STATUSES = {status.value: status for status in RunStatus}
 
 
 def _to_run(
@@ -483,31 +538,28 @@ def _to_run(
     inputs: tuple[RunInput, ...] = (),
     artifacts: tuple[ArtifactEntry, ...] = (),
 ) -> Run:
-    metrics_summary: dict[str, list[Any]] = loads(row.metrics_json)
+    # Unpacked by position: the column order of ``runs`` plus the project name.
+    (_pk, run_id, _project_id, parent_id, name, status, start_time, end_time, heartbeat_at,
+     host, pid, error, git_commit, git_branch, git_dirty, diff_digest, entry_point, repository,
+     environment_digest, params_json, metrics_json, tags_json, project_name) = row
     return Run(
-        id=row.id,
-        project=row.project_name,
-        name=row.name,
-        status=RunStatus(row.status),
-        start_time=row.start_time,
-        end_time=row.end_time,
-        parent_id=row.parent_id,
-        params=loads(row.params_json),
-        metrics={k: decode_float(v[0]) for k, v in metrics_summary.items()},
-        tags=loads(row.tags_json),
-        code=CodeVersion(
-            git_commit=row.git_commit,
-            git_branch=row.git_branch,
-            git_dirty=row.git_dirty,
-            diff_digest=row.diff_digest,
-            entry_point=row.entry_point,
-            repository=row.repository,
-        ),
-        environment_digest=row.environment_digest,
-        error=row.error,
-        host=row.host,
-        pid=row.pid,
-        heartbeat_at=row.heartbeat_at,
+        id=run_id,
+        project=project_name,
+        name=name,
+        status=_STATUSES[status],
+        start_time=start_time,
+        end_time=end_time,
+        parent_id=parent_id,
+        params=loads(params_json),
+        metrics=decode_metrics(metrics_json),
+        tags=loads(tags_json),
+        code=CodeVersion(git_commit, git_branch, git_dirty, diff_digest, entry_point,
+                         repository),
+        environment_digest=environment_digest,
+        error=error,
+        host=host,
+        pid=pid,
+        heartbeat_at=heartbeat_at,
         inputs=inputs,
         artifacts=artifacts,
     )

@@ -1,4 +1,4 @@
-"""initial schema: projects, runs, params, metrics, tags, inputs, artifacts, environments
+"""initial schema
 
 Revision ID: 0001
 Revises:
@@ -93,6 +93,7 @@ def upgrade() -> None:
             "ix_runs_project_id_start_time", ["project_id", "start_time"], unique=False
         )
         batch_op.create_index("ix_runs_status", ["status"], unique=False)
+        batch_op.create_index("ix_runs_start_time", ["start_time"], unique=False)
 
     op.create_table(
         "latest_metrics",
@@ -111,7 +112,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_latest_metrics_key_value", ["key", "value"], unique=False)
 
     op.create_table(
-        "metric_points",
+        "metric_chunks",
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -120,19 +121,17 @@ def upgrade() -> None:
         ),
         sa.Column("run_pk", sa.BigInteger(), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
-        sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("is_nan", sa.Boolean(), nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("steps", sa.LargeBinary(), nullable=False),
+        sa.Column("values", sa.LargeBinary(), nullable=False),
+        sa.Column("timestamps", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["run_pk"], ["runs.pk"], name=op.f("fk_metric_points_run_pk_runs"), ondelete="CASCADE"
+            ["run_pk"], ["runs.pk"], name=op.f("fk_metric_chunks_run_pk_runs"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_points")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_chunks")),
     )
-    with op.batch_alter_table("metric_points", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_metric_points_run_pk_key_step", ["run_pk", "key", "step"], unique=False
-        )
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
+        batch_op.create_index("ix_metric_chunks_run_pk_key", ["run_pk", "key"], unique=False)
 
     op.create_table(
         "params",
@@ -198,15 +197,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_params_key_value")
 
     op.drop_table("params")
-    with op.batch_alter_table("metric_points", schema=None) as batch_op:
-        batch_op.drop_index("ix_metric_points_run_pk_key_step")
+    with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
+        batch_op.drop_index("ix_metric_chunks_run_pk_key")
 
-    op.drop_table("metric_points")
+    op.drop_table("metric_chunks")
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.drop_index("ix_latest_metrics_key_value")
 
     op.drop_table("latest_metrics")
     with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_runs_start_time")
         batch_op.drop_index("ix_runs_status")
         batch_op.drop_index("ix_runs_project_id_start_time")
         batch_op.drop_index(batch_op.f("ix_runs_parent_id"))
