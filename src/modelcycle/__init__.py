@@ -79,10 +79,12 @@ _LAZY: dict[str, str] = {
         ),
         "modelcycle.sdk.fluent",
     ),
-    **dict.fromkeys(("Direction", "ProblemCard", "Project", "Task"),
-                    "modelcycle.core.entities.project"),
-    **dict.fromkeys(("MetricHistory", "MetricPoint", "Run", "RunStatus"),
-                    "modelcycle.core.entities.run"),
+    **dict.fromkeys(
+        ("Direction", "ProblemCard", "Project", "Task"), "modelcycle.core.entities.project"
+    ),
+    **dict.fromkeys(
+        ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
+    ),
     **dict.fromkeys(
         (
             "AlreadyExists",
@@ -102,7 +104,50 @@ _LAZY: dict[str, str] = {
     ),
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "ActiveRun",
+    "AlreadyExists",
+    "Conflict",
+    "Direction",
+    "IntegrityError",
+    "InvalidFilter",
+    "InvalidInput",
+    "MetricHistory",
+    "MetricPoint",
+    "MissingDependency",
+    "ModelCycleError",
+    "NotFound",
+    "NotImplementedYet",
+    "PermissionDenied",
+    "ProblemCard",
+    "Project",
+    "Run",
+    "RunList",
+    "RunStatus",
+    "SchemaOutdated",
+    "StoreError",
+    "Task",
+    "__version__",
+    "active_run",
+    "configure",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_project",
+    "get_run",
+    "log_artifact",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_project",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,14 +24,14 @@ def new_id() -> str:
     return f"{millis:012x}{os.urandom(10).hex()}"
 
 
-def check_id(value: str, what: str = "run id") -> str:
+def check_id(value: object, what: str = "run id") -> str:
     """Return ``value`` if it is a well-formed id, else raise ``InvalidInput``."""
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise InvalidInput(f"{what} {value!r} is not a 32-character hex id")
     return value
 
 
-def check_digest(value: str) -> Digest:
+def check_digest(value: object) -> Digest:
     """Return ``value`` as a ``Digest`` if it is 64 lower-case hex characters."""
     if not isinstance(value, str) or not _DIGEST_RE.fullmatch(value):
         raise InvalidInput(f"{value!r} is not a sha256 digest (64 lower-case hex characters)")

@@ -6,11 +6,8 @@ The docstrings here are the contract; implementations do not repeat them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from modelcycle.core.entities.project import ProblemCard, Project
 from modelcycle.core.entities.run import (
     ArtifactEntry,
     Environment,
@@ -19,6 +16,12 @@ from modelcycle.core.entities.run import (
     RunPage,
     RunStatus,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from modelcycle.core.entities.project import ProblemCard, Project
 
 MetricTuple = tuple[str, float, int, int]
 """(key, value, step, timestamp in epoch milliseconds)."""
@@ -88,6 +91,9 @@ class TrackingService(Protocol):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write a last batch and end the run; durable when this returns."""
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Record that this process still owns ``run_ids`` (running runs only)."""
 
     def log_artifact(
         self, run_id: str, path: str | Path, name: str | None = None

@@ -8,11 +8,9 @@ logged. Ending a run writes its last batch and its status in one transaction.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import time
 import traceback
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from modelcycle.core.entities.project import Direction, ProblemCard, Project, Task
@@ -22,6 +20,10 @@ from modelcycle.sdk import context
 from modelcycle.sdk.session import get_session
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from types import TracebackType
+
     import pandas as pd
 
 _MAX_ERROR_LENGTH = 8000
@@ -254,8 +256,10 @@ def log_artifact(path: str | Path, name: str | None = None) -> list[ArtifactEntr
 
 def log_input(dataset_version: object, role: str = "train") -> None:
     """Record that the active run read ``dataset_version`` (a version or its id)."""
-    version_id = dataset_version if isinstance(dataset_version, str) else getattr(
-        dataset_version, "id", None
+    version_id = (
+        dataset_version
+        if isinstance(dataset_version, str)
+        else getattr(dataset_version, "id", None)
     )
     if not isinstance(version_id, str):
         raise InvalidInput(
@@ -302,7 +306,7 @@ class RunList(list[Run]):
 @overload
 def search_runs(
     project: str | Sequence[str] | None = ...,
-    filter: str | None = ...,  # noqa: A002
+    filter: str | None = ...,
     order_by: Sequence[str] | str | None = ...,
     limit: int = ...,
     page_token: str | None = ...,
@@ -311,7 +315,7 @@ def search_runs(
 @overload
 def search_runs(
     project: str | Sequence[str] | None = ...,
-    filter: str | None = ...,  # noqa: A002
+    filter: str | None = ...,
     order_by: Sequence[str] | str | None = ...,
     limit: int = ...,
     page_token: str | None = ...,
@@ -320,7 +324,7 @@ def search_runs(
 ) -> pd.DataFrame: ...
 def search_runs(
     project: str | Sequence[str] | None = None,
-    filter: str | None = None,  # noqa: A002 - the public name, as in MLflow
+    filter: str | None = None,
     order_by: Sequence[str] | str | None = None,
     limit: int = 100,
     page_token: str | None = None,
@@ -363,7 +367,7 @@ def search_runs(
 
 def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """Runs as a DataFrame, one row each, like MLflow's ``search_runs`` output."""
-    import pandas as pd  # noqa: PLC0415 - pandas only when a frame is asked for
+    import pandas as pd
 
     rows = []
     for run in runs:
@@ -390,7 +394,5 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
 def _end_open_runs_at_exit() -> None:
     """Runs left open when the interpreter exits normally end as finished, as in MLflow."""
     for active in list(_OPEN_RUNS.values()):
-        try:
+        with contextlib.suppress(Exception):  # exiting: the reaper marks it killed later
             active.end(RunStatus.FINISHED)
-        except Exception:  # noqa: BLE001, S110 - exiting: the reaper marks it killed later
-            pass

@@ -43,7 +43,7 @@ _session: Session | None = None
 
 def configure(uri: str | None = None, artifacts: str | None = None) -> Settings:
     """Point the SDK at a store (see ``core.settings`` for the forms a URI takes)."""
-    global _settings, _session  # noqa: PLW0603 - the process-wide session is the point
+    global _settings, _session
     settings = resolve_settings(uri, artifacts)
     with _lock:
         if _session is not None:
@@ -54,7 +54,7 @@ def configure(uri: str | None = None, artifacts: str | None = None) -> Settings:
 
 def current_settings() -> Settings:
     """The settings in force (resolved from the environment on first use)."""
-    global _settings  # noqa: PLW0603
+    global _settings
     with _lock:
         if _settings is None:
             _settings = resolve_settings()
@@ -63,7 +63,7 @@ def current_settings() -> Settings:
 
 def get_session() -> Session:
     """The session of the configured store, opened on first use."""
-    global _session  # noqa: PLW0603
+    global _session
     with _lock:
         if _session is None:
             _session = open_session(current_settings())
@@ -77,9 +77,9 @@ def open_session(settings: Settings) -> Session:
             f"{settings.metadata_url!r} names a ModelCycle server, and the server and its "
             "HTTP client are not built yet; use a folder or a database URL"
         )
-    from modelcycle.services.tracking import LocalTrackingService, RunBuffer  # noqa: PLC0415
-    from modelcycle.store.artifacts import open_artifact_store  # noqa: PLC0415
-    from modelcycle.store.metadata import open_metadata_store  # noqa: PLC0415
+    from modelcycle.services.tracking import LocalTrackingService, RunBuffer
+    from modelcycle.store.artifacts import open_artifact_store
+    from modelcycle.store.metadata import open_metadata_store
 
     if settings.artifacts_url is None:  # pragma: no cover - resolve_settings refuses this
         raise NotImplementedYet("a local store needs an artifact location")

@@ -27,11 +27,9 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.errors import ModelCycleError
 from modelcycle.services.tracking.validation import (
     MAX_TAG_LENGTH,
@@ -42,6 +40,9 @@ from modelcycle.services.tracking.validation import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from modelcycle.core.entities.run import RunStatus
     from modelcycle.core.ports import MetricTuple, TrackingService
 
 _log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class RunBuffer:
                 return
             try:
                 self._service.log_batch(run_id, metrics=metrics, tags=tags)
-            except Exception as exc:  # noqa: BLE001 - kept and re-raised to the caller
+            except Exception as exc:
                 with self._lock:
                     pending.metrics[:0] = metrics
                     pending.tags = {**tags, **pending.tags}
@@ -186,9 +187,7 @@ class RunBuffer:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name="modelcycle-flush", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop, name="modelcycle-flush", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
@@ -201,7 +200,7 @@ class RunBuffer:
                 self._last_heartbeat = time.monotonic()
                 try:
                     self._service.heartbeat(run_ids)
-                except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried
+                except Exception as exc:  # noqa: BLE001 - kept and retried
                     _log.warning("heartbeat failed, will retry: %s", exc)
 
 

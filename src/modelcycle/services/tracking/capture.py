@@ -7,6 +7,7 @@ starting a run cost a dictionary lookup rather than a dozen subprocesses.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -111,13 +112,13 @@ def capture_git(start: str | None = None) -> GitState:
 def code_version(git: GitState, diff_digest: str | None) -> CodeVersion:
     """The stored form of the git state plus the entry point."""
     point = entry_point()
-    if git.root is not None and point not in ("interactive", "python -c") and not point.startswith(
-        "python -m"
+    if (
+        git.root is not None
+        and point not in ("interactive", "python -c")
+        and not point.startswith("python -m")
     ):
-        try:
+        with contextlib.suppress(ValueError):
             point = str(Path(point).resolve().relative_to(git.root))
-        except ValueError:
-            pass
     return CodeVersion(
         git_commit=git.commit,
         git_branch=git.branch,

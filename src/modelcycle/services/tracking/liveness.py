@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelcycle.store.metadata import LiveRun
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from modelcycle.store.metadata import LiveRun
 
 
 def process_alive(pid: int) -> bool:

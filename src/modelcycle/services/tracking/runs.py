@@ -1,4 +1,4 @@
-"""The local tracking service: the ``TrackingService`` port over the metadata and artifact stores."""
+"""The local tracking service: the ``TrackingService`` port over the stores of this process."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
+from typing_extensions import override
 
 from modelcycle.core.entities.project import KNOWN_METRIC_DIRECTIONS, ProblemCard, Project
 from modelcycle.core.entities.run import (
@@ -30,6 +30,7 @@ from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.core.filters import parse_filter, parse_order_by
 from modelcycle.core.ids import check_id, new_id
 from modelcycle.core.paths import confine, normalize_artifact_name
+from modelcycle.core.ports import TrackingService
 from modelcycle.core.refs import check_name
 from modelcycle.services.tracking.capture import capture_environment, capture_git, code_version
 from modelcycle.services.tracking.liveness import find_dead
@@ -45,6 +46,8 @@ from modelcycle.services.tracking.validation import (
 from modelcycle.store.metadata import NewRun
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from modelcycle.core.ports import MetricTuple
     from modelcycle.core.settings import Settings
     from modelcycle.store.artifacts import ArtifactStore
@@ -59,7 +62,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalTrackingService:
+class LocalTrackingService(TrackingService):
     """Tracking over a metadata store and an artifact store in this process."""
 
     def __init__(
@@ -82,6 +85,7 @@ class LocalTrackingService:
 
     # -- projects -------------------------------------------------------------------------
 
+    @override
     def set_project(self, name: str, card: ProblemCard | None = None) -> Project:
         check_name(name, "project name")
         if card is not None:
@@ -90,14 +94,17 @@ class LocalTrackingService:
         self._project_ids[name] = project.id
         return project
 
+    @override
     def get_project(self, name: str) -> Project:
         return self._metadata.projects.get(name)
 
+    @override
     def list_projects(self) -> list[Project]:
         return self._metadata.projects.list()
 
     # -- runs -----------------------------------------------------------------------------
 
+    @override
     def create_run(
         self,
         project: str,
@@ -107,7 +114,7 @@ class LocalTrackingService:
         parent_id: str | None = None,
     ) -> Run:
         project_id = self._project_id(project, create=True)
-        if name is not None and (not isinstance(name, str) or len(name) > MAX_KEY_LENGTH):
+        if name is not None and not _is_text(name, MAX_KEY_LENGTH):
             raise InvalidInput(f"run name must be text of at most {MAX_KEY_LENGTH} characters")
         clean_tags = _check_tags(tags or {})
         if parent_id is not None:
@@ -169,6 +176,7 @@ class LocalTrackingService:
                 self._diff_digests[git.diff] = diff_digest
         return environment, code_version(git, diff_digest)
 
+    @override
     def log_batch(
         self,
         run_id: str,
@@ -185,6 +193,7 @@ class LocalTrackingService:
             tags=_check_tags(tags or {}),
         )
 
+    @override
     def end_run(
         self,
         run_id: str,
@@ -207,12 +216,13 @@ class LocalTrackingService:
             tags=_check_tags(tags or {}),
         )
 
+    @override
     def heartbeat(self, run_ids: Sequence[str]) -> None:
-        """Record that this process still owns ``run_ids``."""
         self._metadata.runs.heartbeat(run_ids, now_ms())
 
     # -- artifacts and inputs -------------------------------------------------------------
 
+    @override
     def log_artifact(
         self, run_id: str, path: str | Path, name: str | None = None
     ) -> list[ArtifactEntry]:
@@ -221,9 +231,7 @@ class LocalTrackingService:
         if not source.exists():
             raise InvalidInput(f"cannot log artifact {str(path)!r}: no such file or folder")
         base = normalize_artifact_name(name if name is not None else source.name)
-        files = (
-            sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-        )
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
         if not files:
             raise InvalidInput(f"cannot log artifact {str(path)!r}: the folder holds no files")
         entries = []
@@ -235,16 +243,21 @@ class LocalTrackingService:
         self._metadata.runs.add_artifacts(run_id, entries, now_ms())
         return entries
 
+    @override
     def download_artifacts(self, run_id: str, dest: str | Path, path: str | None = None) -> Path:
         run = self.get_run(run_id)
         prefix = normalize_artifact_name(path) if path else None
         chosen = [
-            a for a in run.artifacts
+            a
+            for a in run.artifacts
             if prefix is None or a.path == prefix or a.path.startswith(prefix + "/")
         ]
         if not chosen:
-            raise NotFound(f"run {run_id} has no artifact {path!r}" if path else
-                           f"run {run_id} has no artifacts")
+            raise NotFound(
+                f"run {run_id} has no artifact {path!r}"
+                if path
+                else f"run {run_id} has no artifacts"
+            )
         root = Path(dest)
         root.mkdir(parents=True, exist_ok=True)
         for artifact in chosen:
@@ -253,11 +266,12 @@ class LocalTrackingService:
             self._artifacts.get_file(artifact.digest, target)  # type: ignore[arg-type]
         return confine(root, prefix) if prefix else root
 
+    @override
     def log_inputs(self, run_id: str, inputs: Sequence[tuple[str, str]]) -> None:
         check_id(run_id)
         checked = []
         for version_id, role in inputs:
-            if not isinstance(version_id, str) or not 1 <= len(version_id) <= 64:
+            if not _is_text(version_id, 64) or not version_id:
                 raise InvalidInput(f"dataset version id {version_id!r} must be 1-64 characters")
             check_key(role, "input role")
             checked.append(RunInput(version_id, role))
@@ -265,29 +279,31 @@ class LocalTrackingService:
 
     # -- reads ----------------------------------------------------------------------------
 
+    @override
     def get_run(self, run_id: str) -> Run:
         check_id(run_id)
         self.reap_dead_runs()
         return self._metadata.runs.get(run_id)
 
+    @override
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         check_id(run_id)
         return self._metadata.runs.metric_history(run_id, key)
 
+    @override
     def search_runs(
         self,
         *,
         projects: Sequence[str] | None = None,
-        filter: str | None = None,  # noqa: A002 - the public name of the argument
+        filter: str | None = None,
         order_by: Sequence[str] | str | None = None,
         limit: int = 100,
         page_token: str | None = None,
     ) -> RunPage:
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= (
-            MAX_SEARCH_LIMIT
-        ):
-            raise InvalidInput(f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}, "
-                               f"got {limit!r}")
+        if not _is_count(limit, MAX_SEARCH_LIMIT):
+            raise InvalidInput(
+                f"limit must be an integer from 1 to {MAX_SEARCH_LIMIT}, got {limit!r}"
+            )
         expr = parse_filter(filter)
         keys = parse_order_by(order_by)
         fingerprint = _fingerprint(projects, filter, order_by)
@@ -302,11 +318,13 @@ class LocalTrackingService:
         token = _encode_token(offset + limit, fingerprint) if len(found) > limit else None
         return RunPage(tuple(found[:limit]), token)
 
+    @override
     def get_environment(self, digest: str) -> Environment:
         return self._metadata.runs.get_environment(digest)
 
+    @override
     def flush(self) -> None:
-        """Nothing is buffered here: every call above is durable when it returns."""
+        return  # nothing is buffered here: every call above is durable when it returns
 
     # -- liveness -------------------------------------------------------------------------
 
@@ -334,6 +352,14 @@ class LocalTrackingService:
         return [run.id for run in dead]
 
 
+def _is_text(value: object, limit: int) -> bool:
+    return isinstance(value, str) and len(value) <= limit
+
+
+def _is_count(value: object, limit: int) -> bool:
+    return type(value) is int and 1 <= value <= limit
+
+
 def _complete_card(card: ProblemCard) -> ProblemCard:
     """Fill the metric direction from the metric name when it is well known."""
     if card.goal is not None and card.metric is None:
@@ -359,8 +385,7 @@ def _check_params(params: Mapping[str, object]) -> dict[str, str]:
 
 def _check_tags(tags: Mapping[str, object]) -> dict[str, str]:
     return {
-        check_key(k, "tag"): check_text_value(k, v, "tag", MAX_TAG_LENGTH)
-        for k, v in tags.items()
+        check_key(k, "tag"): check_text_value(k, v, "tag", MAX_TAG_LENGTH) for k, v in tags.items()
     }
 
 
@@ -368,9 +393,7 @@ def _check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
     checked = []
     for key, value, step, timestamp in metrics:
         check_key(key, "metric")
-        checked.append(
-            (key, check_metric_value(key, value), check_step(key, step), int(timestamp))
-        )
+        checked.append((key, check_metric_value(key, value), check_step(key, step), int(timestamp)))
     return checked
 
 

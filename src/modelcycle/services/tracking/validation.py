@@ -15,13 +15,12 @@ _KEY_RE = re.compile(r"[A-Za-z0-9_\-. /:]+")
 
 
 def check_key(key: str, what: str) -> str:
-    """A metric, param or tag key: 1–250 of letters, digits, ``_ - . / : space``."""
+    """A metric, param or tag key: 1 to 250 of letters, digits, ``_ - . / : space``."""
     if not isinstance(key, str):
         raise InvalidInput(f"{what} key must be a string, got {type(key).__name__} {key!r}")
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
-            f"{what} key {key[:60]!r} must be 1 to {MAX_KEY_LENGTH} characters, "
-            f"not {len(key)}"
+            f"{what} key {key[:60]!r} must be 1 to {MAX_KEY_LENGTH} characters, not {len(key)}"
         )
     if not _KEY_RE.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
         raise InvalidInput(

@@ -5,9 +5,9 @@ process (SIGKILL, OOM), and after an OS crash or power loss the last commits may
 back, never half-applied. ``MODELCYCLE_SQLITE_SYNCHRONOUS=full`` makes every commit survive
 power loss too, at the price of an fsync per commit (0.2 to 5 ms on the disks we measured).
 Also a busy timeout so that concurrent processes wait instead of failing, foreign keys on,
-and case-sensitive LIKE (as PostgreSQL's). The driver runs in autocommit mode and we emit ``BEGIN`` ourselves: write
-transactions start with ``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a
-read lock (the pysqlite recipe in SQLAlchemy's documentation).
+and case-sensitive LIKE (as PostgreSQL's). The driver runs in autocommit mode and we emit
+``BEGIN`` ourselves: write transactions start with ``BEGIN IMMEDIATE`` so that two writers
+never deadlock upgrading a read lock (the pysqlite recipe in SQLAlchemy's documentation).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def create_store_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for bad URLs
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
         raise InvalidInput(f"not a database URL: {url!r} ({exc})") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":

@@ -7,7 +7,6 @@ ordered key. Nothing here builds SQL text from user strings: values are bound pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, and_, exists, false, not_, or_, true
@@ -17,6 +16,8 @@ from modelcycle.core.filters import And, Comparison, Namespace, Not, Op, Or, Ord
 from modelcycle.store.metadata._tables import latest_metrics, params, projects, runs, tags
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import ColumnElement, Select
 
     from modelcycle.core.filters import Expr
@@ -73,7 +74,7 @@ def _comparison(cmp: Comparison) -> ColumnElement[bool]:
     return exists().where(has_key, _apply(column, cmp.op, cmp.value))
 
 
-def _apply(column: Any, op: Op, value: Any) -> ColumnElement[bool]:  # noqa: C901, PLR0911
+def _apply(column: Any, op: Op, value: Any) -> ColumnElement[bool]:
     if op is Op.EQ:
         return column == value  # type: ignore[no-any-return]
     if op is Op.NE:
@@ -91,9 +92,9 @@ def _apply(column: Any, op: Op, value: Any) -> ColumnElement[bool]:  # noqa: C90
     if op is Op.ILIKE:
         return column.ilike(value)  # type: ignore[no-any-return]
     if op is Op.IN:
-        return column.in_(list(value)) if value else false()  # type: ignore[no-any-return]
+        return column.in_(list(value)) if value else false()
     if op is Op.NOT_IN:
-        return column.not_in(list(value)) if value else true()  # type: ignore[no-any-return]
+        return column.not_in(list(value)) if value else true()
     if op is Op.IS_NULL:
         return column.is_(None)  # type: ignore[no-any-return]
     return column.is_not(None)  # type: ignore[no-any-return]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _SWAP = sys.byteorder != "little"  # stored little-endian whatever the machine
 
@@ -17,9 +20,18 @@ def pack(kind: str, items: Sequence[float] | Sequence[int]) -> bytes:
     return packed.tobytes()
 
 
-def unpack(kind: str, data: bytes) -> array[float] | array[int]:
-    """The inverse of ``pack``."""
-    packed = array(kind)
+def unpack_ints(data: bytes) -> array[int]:
+    """The inverse of ``pack("q", ...)``."""
+    packed: array[int] = array("q")
+    packed.frombytes(data)
+    if _SWAP:  # pragma: no cover
+        packed.byteswap()
+    return packed
+
+
+def unpack_floats(data: bytes) -> array[float]:
+    """The inverse of ``pack("d", ...)``."""
+    packed: array[float] = array("d")
     packed.frombytes(data)
     if _SWAP:  # pragma: no cover
         packed.byteswap()

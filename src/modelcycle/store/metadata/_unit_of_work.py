@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,8 @@ from modelcycle.core.errors import Conflict, ModelCycleError, StoreError
 from modelcycle.store.metadata._engine import WRITE_OPTION
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.engine import Connection, Engine
 
 

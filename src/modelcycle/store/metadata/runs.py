@@ -11,7 +11,7 @@ SQLAlchemy's per-call overhead to a cache lookup.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +27,15 @@ from modelcycle.core.entities.run import (
     RunStatus,
 )
 from modelcycle.core.errors import Conflict, NotFound
+from modelcycle.core.filters import Namespace
 from modelcycle.store.metadata._codec import (
     decode_metrics,
     dumps,
     encode_float,
     loads,
 )
-from modelcycle.core.filters import Namespace
 from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
-from modelcycle.store.metadata._series import pack, unpack
+from modelcycle.store.metadata._series import pack, unpack_floats, unpack_ints
 from modelcycle.store.metadata._tables import (
     environments,
     latest_metrics,
@@ -50,6 +50,8 @@ from modelcycle.store.metadata._tables import (
 from modelcycle.store.metadata._upsert import upsert
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.engine import Connection, Row
 
@@ -87,9 +89,7 @@ class LiveRun:
 
 
 _RUN_COLUMNS = (*runs.c, projects.c.name.label("project_name"))
-_SELECT_RUN = (
-    select(*_RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
-)
+_SELECT_RUN = select(*_RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
 _SELECT_PK = select(runs.c.pk).where(runs.c.id == bindparam("run_id"))
 _LOCK_RUN = (
     select(runs.c.pk, runs.c.params_json, runs.c.metrics_json, runs.c.tags_json)
@@ -103,14 +103,18 @@ _INSERT_CHUNK = insert(metric_chunks)
 # SET columns come from the parameters given at execution.
 _UPDATE_RUN = update(runs).where(runs.c.pk == bindparam("run_pk_"))
 _SELECT_LATEST = select(
-    latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan,
-    latest_metrics.c.step, latest_metrics.c.timestamp,
-).where(latest_metrics.c.run_pk == bindparam("run_pk"),
-        latest_metrics.c.key.in_(bindparam("keys", expanding=True)))
+    latest_metrics.c.key,
+    latest_metrics.c.value,
+    latest_metrics.c.is_nan,
+    latest_metrics.c.step,
+    latest_metrics.c.timestamp,
+).where(
+    latest_metrics.c.run_pk == bindparam("run_pk"),
+    latest_metrics.c.key.in_(bindparam("keys", expanding=True)),
+)
 _SELECT_CHUNKS = (
     select(metric_chunks.c.steps, metric_chunks.c["values"], metric_chunks.c.timestamps)
-    .where(metric_chunks.c.run_pk == bindparam("run_pk"),
-           metric_chunks.c.key == bindparam("key"))
+    .where(metric_chunks.c.run_pk == bindparam("run_pk"), metric_chunks.c.key == bindparam("key"))
     .order_by(metric_chunks.c.id)
 )
 
@@ -129,35 +133,45 @@ class RunRepository:
         with self._uow.write() as conn:
             env = new.environment
             if env is not None and env.digest not in self._known_environments:
-                upsert(conn, environments, [{
-                    "digest": env.digest,
-                    "python_version": env.python_version,
-                    "platform": env.platform,
-                    "packages_json": dumps(list(env.packages)),
-                    "created_at": new.start_time,
-                }], keys=["digest"])
+                upsert(
+                    conn,
+                    environments,
+                    [
+                        {
+                            "digest": env.digest,
+                            "python_version": env.python_version,
+                            "platform": env.platform,
+                            "packages_json": dumps(list(env.packages)),
+                            "created_at": new.start_time,
+                        }
+                    ],
+                    keys=["digest"],
+                )
             code = new.code
-            result = conn.execute(_INSERT_RUN, {
-                "id": new.id,
-                "project_id": new.project_id,
-                "parent_id": new.parent_id,
-                "name": new.name,
-                "status": RunStatus.RUNNING.value,
-                "start_time": new.start_time,
-                "heartbeat_at": new.start_time,
-                "host": new.host,
-                "pid": new.pid,
-                "git_commit": code.git_commit,
-                "git_branch": code.git_branch,
-                "git_dirty": code.git_dirty,
-                "diff_digest": code.diff_digest,
-                "entry_point": code.entry_point,
-                "repository": code.repository,
-                "environment_digest": env.digest if env else None,
-                "params_json": "{}",
-                "metrics_json": "{}",
-                "tags_json": dumps(dict(new.tags)),
-            })
+            result = conn.execute(
+                _INSERT_RUN,
+                {
+                    "id": new.id,
+                    "project_id": new.project_id,
+                    "parent_id": new.parent_id,
+                    "name": new.name,
+                    "status": RunStatus.RUNNING.value,
+                    "start_time": new.start_time,
+                    "heartbeat_at": new.start_time,
+                    "host": new.host,
+                    "pid": new.pid,
+                    "git_commit": code.git_commit,
+                    "git_branch": code.git_branch,
+                    "git_dirty": code.git_dirty,
+                    "diff_digest": code.diff_digest,
+                    "entry_point": code.entry_point,
+                    "repository": code.repository,
+                    "environment_digest": env.digest if env else None,
+                    "params_json": "{}",
+                    "metrics_json": "{}",
+                    "tags_json": dumps(dict(new.tags)),
+                },
+            )
             if new.tags:
                 run_pk = result.inserted_primary_key[0]  # type: ignore[index]
                 conn.execute(_INSERT_TAGS, [_tag_row(run_pk, k, v) for k, v in new.tags.items()])
@@ -188,10 +202,19 @@ class RunRepository:
     ) -> None:
         """Write the last batch and the final status together: durable when this returns."""
         with self._uow.write() as conn:
-            _apply_batch(conn, run_id, {}, metrics, tags or {}, {
-                "status": status.value, "end_time": end_time, "heartbeat_at": end_time,
-                "error": error,
-            })
+            _apply_batch(
+                conn,
+                run_id,
+                {},
+                metrics,
+                tags or {},
+                {
+                    "status": status.value,
+                    "end_time": end_time,
+                    "heartbeat_at": end_time,
+                    "error": error,
+                },
+            )
 
     def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
         """Record that the runs' owning process is alive."""
@@ -221,8 +244,7 @@ class RunRepository:
                 conn.execute(
                     update(runs)
                     .where(runs.c.id == run.id, runs.c.status == RunStatus.RUNNING.value)
-                    .values(status=RunStatus.KILLED.value, end_time=run.heartbeat_at,
-                            error=reason)
+                    .values(status=RunStatus.KILLED.value, end_time=run.heartbeat_at, error=reason)
                 )
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry], now: int) -> None:
@@ -230,12 +252,22 @@ class RunRepository:
         with self._uow.write() as conn:
             run_pk = _run_pk(conn, run_id)
             rows = [
-                {"run_pk": run_pk, "path": e.path, "digest": e.digest, "size": e.size,
-                 "created_at": now}
+                {
+                    "run_pk": run_pk,
+                    "path": e.path,
+                    "digest": e.digest,
+                    "size": e.size,
+                    "created_at": now,
+                }
                 for e in entries
             ]
-            upsert(conn, run_artifacts, rows, keys=["run_pk", "path"],
-                   update=["digest", "size", "created_at"])
+            upsert(
+                conn,
+                run_artifacts,
+                rows,
+                keys=["run_pk", "path"],
+                update=["digest", "size", "created_at"],
+            )
 
     def add_inputs(self, run_id: str, inputs: Sequence[RunInput]) -> None:
         """Record the dataset versions a run read."""
@@ -258,14 +290,16 @@ class RunRepository:
             inputs = tuple(
                 RunInput(r.dataset_version_id, r.role)
                 for r in conn.execute(
-                    select(run_inputs).where(run_inputs.c.run_pk == row.pk)
+                    select(run_inputs)
+                    .where(run_inputs.c.run_pk == row.pk)
                     .order_by(run_inputs.c.role, run_inputs.c.dataset_version_id)
                 )
             )
             artifacts = tuple(
                 ArtifactEntry(r.path, r.digest, r.size)
                 for r in conn.execute(
-                    select(run_artifacts).where(run_artifacts.c.run_pk == row.pk)
+                    select(run_artifacts)
+                    .where(run_artifacts.c.run_pk == row.pk)
                     .order_by(run_artifacts.c.path)
                 )
             )
@@ -283,13 +317,13 @@ class RunRepository:
             chunks = conn.execute(_SELECT_CHUNKS, {"run_pk": run_pk, "key": key}).all()
         if not chunks:
             return MetricHistory(key, (), (), ())
-        steps, values, stamps = unpack("q", chunks[0][0]), unpack("d", chunks[0][1]), unpack(
-            "q", chunks[0][2]
-        )
-        for chunk in chunks[1:]:
-            steps.extend(unpack("q", chunk[0]))
-            values.extend(unpack("d", chunk[1]))
-            stamps.extend(unpack("q", chunk[2]))
+        steps: array[int] = array("q")
+        values: array[float] = array("d")
+        stamps: array[int] = array("q")
+        for chunk in chunks:
+            steps.extend(unpack_ints(chunk[0]))
+            values.extend(unpack_floats(chunk[1]))
+            stamps.extend(unpack_ints(chunk[2]))
         if _is_sorted(steps, stamps):
             return MetricHistory(key, tuple(values), tuple(steps), tuple(stamps))
         order = sorted(range(len(steps)), key=lambda i: (steps[i], stamps[i]))
@@ -315,7 +349,7 @@ class RunRepository:
         that key's index and stop after one page: first the runs that have a value for the
         key, in order; then the runs that have none, which sort last in either direction.
         """
-        where = []
+        where: list[ColumnElement[bool]] = []
         if project_ids is not None:
             where.append(runs.c.project_id.in_(project_ids))
         if expr is not None:
@@ -335,8 +369,9 @@ class RunRepository:
             row = conn.execute(select(environments).where(environments.c.digest == digest)).first()
         if row is None:
             raise NotFound(f"no environment with digest {digest!r}")
-        return Environment(row.digest, row.python_version, row.platform,
-                           tuple(loads(row.packages_json)))
+        return Environment(
+            row.digest, row.python_version, row.platform, tuple(loads(row.packages_json))
+        )
 
 
 # -- the write path ---------------------------------------------------------------------------
@@ -355,9 +390,14 @@ def _search_by_key(
     has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
     ordered = table.alias("order_key")
     phase_a, rest_terms = compile_order(
-        base.join(ordered, and_(ordered.c.run_pk == runs.c.pk,
-                                ordered.c.key == first.field.key,
-                                ordered.c.value.is_not(None))).where(*where),
+        base.join(
+            ordered,
+            and_(
+                ordered.c.run_pk == runs.c.pk,
+                ordered.c.key == first.field.key,
+                ordered.c.value.is_not(None),
+            ),
+        ).where(*where),
         rest,
     )
     value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
@@ -369,15 +409,15 @@ def _search_by_key(
     if rows or offset == 0:
         count_a = offset + len(rows)
     else:
-        count_a = conn.execute(
-            select(func.count()).select_from(phase_a.subquery())
-        ).scalar_one()
+        count_a = conn.execute(select(func.count()).select_from(phase_a.subquery())).scalar_one()
     phase_b, terms = compile_order(
         base.where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
     )
-    rows.extend(conn.execute(
-        phase_b.order_by(*terms).limit(limit - len(rows)).offset(max(0, offset - count_a))
-    ).all())
+    rows.extend(
+        conn.execute(
+            phase_b.order_by(*terms).limit(limit - len(rows)).offset(max(0, offset - count_a))
+        ).all()
+    )
     return rows
 
 
@@ -409,8 +449,13 @@ def _apply_batch(
         stored_tags: dict[str, str] = loads(row.tags_json)
         changed = {k: v for k, v in new_tags.items() if stored_tags.get(k) != v}
         if changed:
-            upsert(conn, tags, [_tag_row(row.pk, k, v) for k, v in changed.items()],
-                   keys=["run_pk", "key"], update=["value", "value_num"])
+            upsert(
+                conn,
+                tags,
+                [_tag_row(row.pk, k, v) for k, v in changed.items()],
+                keys=["run_pk", "key"],
+                update=["value", "value_num"],
+            )
             stored_tags.update(changed)
             changes["tags_json"] = dumps(stored_tags)
     if new_metrics:
@@ -434,8 +479,9 @@ def _merge_params(
         old = stored.get(key)
         if old is None:
             stored[key] = value
-            added.append({"run_pk": run_pk, "key": key, "value": value,
-                          "value_num": _as_number(value)})
+            added.append(
+                {"run_pk": run_pk, "key": key, "value": value, "value_num": _as_number(value)}
+            )
         elif old != value:
             raise Conflict(
                 f"param {key!r} of run {run_id} is already {old!r}; it cannot be changed to "
@@ -475,30 +521,51 @@ def _write_metrics(
         columns[0].append(step)
         columns[1].append(value)
         columns[2].append(timestamp)
-    conn.execute(_INSERT_CHUNK, [
-        {"run_pk": run_pk, "key": key, "count": len(steps), "steps": pack("q", steps),
-         "values": pack("d", values), "timestamps": pack("q", stamps)}
-        for key, (steps, values, stamps) in series.items()
-    ])
+    conn.execute(
+        _INSERT_CHUNK,
+        [
+            {
+                "run_pk": run_pk,
+                "key": key,
+                "count": len(steps),
+                "steps": pack("q", steps),
+                "values": pack("d", values),
+                "timestamps": pack("q", stamps),
+            }
+            for key, (steps, values, stamps) in series.items()
+        ],
+    )
     stored = {
         row.key: (math.nan if row.is_nan else row.value, row.step, row.timestamp)
         for row in conn.execute(_SELECT_LATEST, {"run_pk": run_pk, "keys": list(series)})
     }
     changed = []
     for key, (steps, values, stamps) in series.items():
-        best = max(range(len(steps)),
-                   key=lambda i: (steps[i], stamps[i], _order_value(values[i])))
+        best = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], _order_value(values[i])))
         point = (values[best], steps[best], stamps[best])
         old = stored.get(key)
         if old is None or _later(point, old):
             summary[key] = encode_float(point[0])
             nan = math.isnan(point[0])
-            changed.append({"run_pk": run_pk, "key": key, "value": None if nan else point[0],
-                            "is_nan": nan, "step": point[1], "timestamp": point[2]})
+            changed.append(
+                {
+                    "run_pk": run_pk,
+                    "key": key,
+                    "value": None if nan else point[0],
+                    "is_nan": nan,
+                    "step": point[1],
+                    "timestamp": point[2],
+                }
+            )
     if not changed:
         return None
-    upsert(conn, latest_metrics, changed, keys=["run_pk", "key"],
-           update=["value", "is_nan", "step", "timestamp"])
+    upsert(
+        conn,
+        latest_metrics,
+        changed,
+        keys=["run_pk", "key"],
+        update=["value", "is_nan", "step", "timestamp"],
+    )
     return summary
 
 
@@ -533,15 +600,37 @@ _STATUSES = {status.value: status for status in RunStatus}
 
 
 def _to_run(
-    row: Row[Any],
+    row: Sequence[Any],
     *,
     inputs: tuple[RunInput, ...] = (),
     artifacts: tuple[ArtifactEntry, ...] = (),
 ) -> Run:
     # Unpacked by position: the column order of ``runs`` plus the project name.
-    (_pk, run_id, _project_id, parent_id, name, status, start_time, end_time, heartbeat_at,
-     host, pid, error, git_commit, git_branch, git_dirty, diff_digest, entry_point, repository,
-     environment_digest, params_json, metrics_json, tags_json, project_name) = row
+    (
+        _pk,
+        run_id,
+        _project_id,
+        parent_id,
+        name,
+        status,
+        start_time,
+        end_time,
+        heartbeat_at,
+        host,
+        pid,
+        error,
+        git_commit,
+        git_branch,
+        git_dirty,
+        diff_digest,
+        entry_point,
+        repository,
+        environment_digest,
+        params_json,
+        metrics_json,
+        tags_json,
+        project_name,
+    ) = row
     return Run(
         id=run_id,
         project=project_name,
@@ -553,8 +642,7 @@ def _to_run(
         params=loads(params_json),
         metrics=decode_metrics(metrics_json),
         tags=loads(tags_json),
-        code=CodeVersion(git_commit, git_branch, git_dirty, diff_digest, entry_point,
-                         repository),
+        code=CodeVersion(git_commit, git_branch, git_dirty, diff_digest, entry_point, repository),
         environment_digest=environment_digest,
         error=error,
         host=host,

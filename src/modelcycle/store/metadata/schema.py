@@ -32,7 +32,7 @@ def current_revision(connection: Connection) -> str | None:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration over the packaged migrations."""
-    from alembic.config import Config  # noqa: PLC0415 - alembic is needed only to migrate
+    from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", "modelcycle.store.metadata:migrations")
@@ -43,7 +43,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Upgrade the store in place; returns (revision before, revision after)."""
-    from alembic import command  # noqa: PLC0415
+    from alembic import command
 
     with engine.begin() as connection:
         before = current_revision(connection)
