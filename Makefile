@@ -5,7 +5,7 @@ PIP := $(BIN)/python -m pip
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install demo install-test lint fmt typecheck imports pytest test test-fast cov clean
+.PHONY: help venv install demo install-test lint fmt typecheck imports pytest test test-fast cov store-asset clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-fast: ## the inner loop: everything but slow and browser tests
 
 cov: ## the suite under coverage, then the report
 	$(BIN)/python -m pytest -n auto --cov=modelcycle --cov-report=term-missing
+
+store-asset: ## write tests/assets/stores/<head>.db (run when adding a migration; commit it)
+	rm -rf .store-asset && $(BIN)/python tests/migrations/populate_store.py tests/assets/stores .store-asset && rm -rf .store-asset
 
 clean: ## remove .venv, caches and build outputs
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist src/*.egg-info

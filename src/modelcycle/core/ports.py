@@ -133,3 +133,6 @@ class TrackingService(Protocol):
 
     def flush(self) -> None:
         """Make every write accepted so far durable."""
+
+    def close(self) -> None:
+        """Release connections; the service is unusable afterwards."""

@@ -34,6 +34,7 @@ class Session:
     def close(self) -> None:
         """Write what is buffered and release the store."""
         self.buffer.shutdown()
+        self.tracking.close()
 
 
 _lock = threading.RLock()

@@ -326,6 +326,10 @@ class LocalTrackingService(TrackingService):
     def flush(self) -> None:
         return  # nothing is buffered here: every call above is durable when it returns
 
+    @override
+    def close(self) -> None:
+        self._metadata.close()
+
     # -- liveness -------------------------------------------------------------------------
 
     def reap_dead_runs(self, *, force: bool = False) -> list[str]:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from modelcycle.store.metadata._engine import create_store_engine
-from modelcycle.store.metadata._unit_of_work import UnitOfWork
+from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
 from modelcycle.store.metadata.projects import ProjectRepository
 from modelcycle.store.metadata.runs import LiveRun, MetricRow, NewRun, RunRepository
-from modelcycle.store.metadata.schema import HEAD_REVISION, ensure_current, upgrade
+from modelcycle.store.metadata.schema import (
+    HEAD_REVISION,
+    current_revision,
+    ensure_current,
+    upgrade,
+)
 
 
 class SqlMetadataStore:
@@ -16,7 +21,8 @@ class SqlMetadataStore:
         self.url = url
         self.engine = create_store_engine(url)
         if create:
-            ensure_current(self.engine)
+            with translate_errors(self.engine):
+                ensure_current(self.engine)
         self.uow = UnitOfWork(self.engine)
         self.projects = ProjectRepository(self.uow)
         self.runs = RunRepository(self.uow)
@@ -48,6 +54,8 @@ __all__ = [
     "MetricRow",
     "NewRun",
     "SqlMetadataStore",
+    "create_store_engine",
+    "current_revision",
     "open_metadata_store",
     "upgrade",
 ]

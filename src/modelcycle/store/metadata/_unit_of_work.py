@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
@@ -42,19 +42,23 @@ class UnitOfWork:
         with self._translated(), self.engine.connect() as connection, connection.begin():
             yield connection
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except ModelCycleError:
-            raise
-        except sa_exc.IntegrityError as error:
-            raise Conflict(f"the store refused a write: {_driver_message(error)}") from error
-        except sa_exc.SQLAlchemyError as error:
-            raise StoreError(
-                f"the metadata store failed ({self.engine.url.render_as_string()}): "
-                f"{_driver_message(error)}"
-            ) from error
+    def _translated(self) -> AbstractContextManager[None]:
+        return translate_errors(self.engine)
+
+
+@contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    """Turn driver errors raised inside the block into ``Conflict`` or ``StoreError``."""
+    try:
+        yield
+    except ModelCycleError:
+        raise
+    except sa_exc.IntegrityError as error:
+        raise Conflict(f"the store refused a write: {_driver_message(error)}") from error
+    except sa_exc.SQLAlchemyError as error:
+        raise StoreError(
+            f"the metadata store failed ({engine.url.render_as_string()}): {_driver_message(error)}"
+        ) from error
 
 
 def _driver_message(error: sa_exc.SQLAlchemyError) -> str:

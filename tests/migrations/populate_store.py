@@ -1,0 +1,65 @@
+"""Write a small store with every kind of record, as the current schema revision stores it.
+
+Run by ``make store-asset`` when a migration is added; the result is committed as
+``tests/assets/stores/<revision>.db`` and every later revision must upgrade it in place.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from modelcycle.core.entities.project import ProblemCard, Task
+from modelcycle.services.tracking import LocalTrackingService
+from modelcycle.store.artifacts import open_artifact_store
+from modelcycle.store.metadata import HEAD_REVISION, open_metadata_store
+
+from modelcycle.core.settings import resolve_settings
+
+EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
+EXPECTED_TAGS = {"team": "risk"}
+EXPECTED_LOSS = [1.0, 0.5, math.nan, 0.25]
+
+
+def populate(folder: Path) -> Path:
+    """Create the store in ``folder``; returns the database file."""
+    settings = resolve_settings(str(folder))
+    service = LocalTrackingService(
+        open_metadata_store(settings.metadata_url),
+        open_artifact_store(str(settings.artifacts_url)),
+        settings,
+        capture=False,
+    )
+    service.set_project(
+        "asset", ProblemCard(task=Task.CLASSIFICATION, target="y", metric="roc_auc", goal=0.8)
+    )
+    parent = service.create_run("asset", name="parent", tags=EXPECTED_TAGS)
+    service.log_batch(
+        parent.id,
+        params=EXPECTED_PARAMS,
+        metrics=[("loss", v, i, 1_700_000_000_000 + i) for i, v in enumerate(EXPECTED_LOSS)],
+    )
+    service.log_inputs(parent.id, [("a" * 32, "train")])
+    child = service.create_run("asset", name="child", parent_id=parent.id)
+    service.end_run(child.id)
+    service.end_run(parent.id)
+    database = folder / "modelcycle.db"
+    service.close()
+    # One self-contained file: fold the write-ahead log back into the database.
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    engine.dispose()
+    return database
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tests/assets/stores")
+    built = populate(Path(sys.argv[2]) if len(sys.argv) > 2 else target / f"build-{HEAD_REVISION}")
+    final = target / f"{HEAD_REVISION}.db"
+    built.replace(final)
+    print(f"wrote {final}")

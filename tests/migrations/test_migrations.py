@@ -1,0 +1,121 @@
+"""Migrations: one head, tables and migrations agree, older stores upgrade in place."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+
+from modelcycle.core.errors import SchemaOutdated, StoreError
+from modelcycle.store.metadata import (
+    HEAD_REVISION,
+    current_revision,
+    open_metadata_store,
+    upgrade,
+)
+from modelcycle.store.metadata.schema import alembic_config
+from tests.migrations.populate_store import EXPECTED_LOSS, EXPECTED_PARAMS, EXPECTED_TAGS
+
+ASSETS = sorted((Path(__file__).parent.parent / "assets" / "stores").glob("*.db"))
+
+
+def test_the_migrations_have_one_head_and_it_is_the_declared_one() -> None:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == [HEAD_REVISION]
+
+
+def test_every_revision_has_a_committed_store_asset() -> None:
+    revisions = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    assert {path.stem for path in ASSETS} == revisions, "run `make store-asset` and commit it"
+
+
+def _check(url: str) -> None:
+    store = open_metadata_store(url)
+    try:
+        with store.engine.begin() as conn:
+            command.check(alembic_config(conn))  # raises when tables and migrations differ
+    finally:
+        store.close()
+
+
+def test_tables_and_migrations_agree_on_sqlite(tmp_path: Path) -> None:
+    _check(f"sqlite:///{tmp_path / 'check.db'}")
+
+
+@pytest.mark.postgres
+def test_tables_and_migrations_agree_on_postgresql(postgres_url: str) -> None:
+    _check(postgres_url)
+
+
+@pytest.mark.parametrize("asset", ASSETS, ids=lambda p: p.stem)
+def test_an_older_store_upgrades_in_place_and_keeps_its_data(asset: Path, tmp_path: Path) -> None:
+    db = tmp_path / "modelcycle.db"
+    shutil.copy(asset, db)
+    engine = create_engine(f"sqlite:///{db}")
+    before, after = upgrade(engine)
+    engine.dispose()
+    assert before == asset.stem
+    assert after == HEAD_REVISION
+    store = open_metadata_store(f"sqlite:///{db}")
+    try:
+        [parent] = [r for r in store.runs.search(
+            project_ids=None, expr=None, order_by=(), limit=10, offset=0
+        ) if r.name == "parent"]
+        assert dict(parent.params) == EXPECTED_PARAMS
+        assert dict(parent.tags) == EXPECTED_TAGS
+        history = store.runs.metric_history(parent.id, "loss")
+        assert len(history) == len(EXPECTED_LOSS)
+        assert [v for v in history.values if v == v] == [v for v in EXPECTED_LOSS if v == v]
+        assert store.runs.get(parent.id).inputs[0].role == "train"
+        assert store.projects.get("asset").card.goal == 0.8
+    finally:
+        store.close()
+
+
+def test_downgrade_to_nothing_and_back_up(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+    open_metadata_store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+        assert current_revision(conn) is None
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == HEAD_REVISION
+
+
+def _set_revision(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+    engine.dispose()
+
+
+def test_a_store_at_an_older_revision_asks_for_db_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_metadata_store(url).close()
+    _set_revision(url, "0000")
+    with pytest.raises(SchemaOutdated, match=r"revision 0000.*modelcycle db upgrade"):
+        open_metadata_store(url)
+
+
+def test_a_store_from_a_newer_modelcycle_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    open_metadata_store(url).close()
+    _set_revision(url, "9999")
+    with pytest.raises(SchemaOutdated, match=r"newer than this ModelCycle"):
+        open_metadata_store(url)
+
+
+def test_a_database_holding_other_tables_is_not_taken_over(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'foreign.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"not a ModelCycle store \(invoices\)"):
+        open_metadata_store(url)
