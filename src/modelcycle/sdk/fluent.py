@@ -268,6 +268,43 @@ def log_input(dataset_version: object, role: str = "train") -> None:
     get_session().tracking.log_inputs(_require_active().id, [(version_id, role)])
 
 
+def log_batch(
+    run_id: str | None = None,
+    *,
+    metrics: Sequence[tuple[str, float, int, int] | tuple[str, float, int]] = (),
+    params: Mapping[str, object] | None = None,
+    tags: Mapping[str, object] | None = None,
+) -> None:
+    """Write metric points, params and tags of a run in one transaction, durable on return.
+
+    Args:
+        run_id: the run (default: this context's active run); any run, also an ended one.
+        metrics: ``(key, value, step)`` or ``(key, value, step, timestamp_ms)`` tuples.
+        params: params to add (a key already stored with another value is a ``Conflict``
+            and nothing of the batch is written).
+        tags: tags to set.
+    """
+    target = run_id if run_id is not None else _require_active().id
+    now = time.time_ns() // 1_000_000
+    points = []
+    for point in metrics:
+        if len(point) not in (3, 4):
+            raise InvalidInput(
+                f"a metric point is (key, value, step) or (key, value, step, timestamp_ms), "
+                f"got {point!r}"
+            )
+        points.append((point[0], point[1], point[2], point[3] if len(point) == 4 else now))
+    session = get_session()
+    if target in _OPEN_RUNS:
+        session.buffer.flush(target)  # keep the order of what this process logged
+    session.tracking.log_batch(
+        target,
+        metrics=points,
+        params={str(k): v if isinstance(v, str) else str(v) for k, v in (params or {}).items()},
+        tags={str(k): v if isinstance(v, str) else str(v) for k, v in (tags or {}).items()},
+    )
+
+
 def flush() -> None:
     """Write every buffered point and tag now."""
     get_session().buffer.flush()

@@ -1,0 +1,45 @@
+"""Team mode: PostgreSQL metadata and S3 artifacts, through the same SDK calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import modelcycle as mc
+from modelcycle.sdk import session
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_tracking_on_postgresql_with_artifacts_on_s3(
+    postgres_url: str, s3_url: str, tmp_path: Path
+) -> None:
+    mc.configure(uri=postgres_url, artifacts=s3_url)
+    try:
+        mc.set_project("team", task="regression", target="price", metric="rmse", goal=10.0)
+        report = tmp_path / "report.txt"
+        report.write_text("residuals look fine\n")
+        folder = tmp_path / "plots"
+        (folder / "nested").mkdir(parents=True)
+        (folder / "a.svg").write_text("<svg/>")
+        (folder / "nested" / "b.svg").write_text("<svg></svg>")
+        with mc.start_run(name="s3") as run:
+            mc.log_param("alpha", 0.5)
+            mc.log_metric("rmse", 12.5, step=0)
+            mc.log_metric("rmse", 9.5, step=1)
+            mc.log_artifact(report)
+            mc.log_artifact(folder, name="plots")
+        stored = mc.get_run(run.id)
+        assert sorted(a.path for a in stored.artifacts) == [
+            "plots/a.svg", "plots/nested/b.svg", "report.txt"
+        ]
+        assert stored.metrics == {"rmse": 9.5}
+        assert mc.get_project("team").card.meets_goal(stored.metrics["rmse"]) is True
+        out = mc.download_artifacts(run.id, tmp_path / "back")
+        assert (out / "report.txt").read_text() == "residuals look fine\n"
+        assert (out / "plots" / "nested" / "b.svg").read_text() == "<svg></svg>"
+        found = mc.search_runs(filter="metrics.rmse < 10 and params.alpha = 0.5")
+        assert [r.id for r in found] == [run.id]
+    finally:
+        session.configure()
