@@ -395,9 +395,14 @@ def _check_tags(tags: Mapping[str, object]) -> dict[str, str]:
 
 def _check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
     checked = []
+    keys: set[str] = set()
     for key, value, step, timestamp in metrics:
-        check_key(key, "metric")
-        checked.append((key, check_metric_value(key, value), check_step(key, step), int(timestamp)))
+        if key not in keys:
+            check_key(key, "metric")
+            keys.add(key)
+        checked.append(
+            (key, check_metric_value(key, value), check_step(key, step), int(timestamp))
+        )
     return checked
 
 

@@ -43,6 +43,8 @@ def check_text_value(key: str, value: object, what: str, limit: int) -> str:
 
 def check_metric_value(key: str, value: object) -> float:
     """A metric value as float. NaN and ±inf are kept as such."""
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidInput(
             f"metric {key!r} must be a real number, got {type(value).__name__} {value!r}"
@@ -52,6 +54,8 @@ def check_metric_value(key: str, value: object) -> float:
 
 def check_step(key: str, step: object) -> int:
     """A metric step: a non-negative integer."""
+    if type(step) is int and 0 <= step <= MAX_STEP:
+        return step
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
         raise InvalidInput(f"step of metric {key!r} must be an integer >= 0, got {step!r}")
     return step

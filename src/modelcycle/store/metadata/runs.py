@@ -541,7 +541,7 @@ def _write_metrics(
     }
     changed = []
     for key, (steps, values, stamps) in series.items():
-        best = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], _order_value(values[i])))
+        best = _latest_index(steps, values, stamps)
         point = (values[best], steps[best], stamps[best])
         old = stored.get(key)
         if old is None or _later(point, old):
@@ -567,6 +567,13 @@ def _write_metrics(
         update=["value", "is_nan", "step", "timestamp"],
     )
     return summary
+
+
+def _latest_index(steps: list[int], values: list[float], stamps: list[int]) -> int:
+    """The index of the latest point: highest step, then time, then value (NaN lowest)."""
+    top = max(zip(steps, stamps, strict=True))
+    tied = [i for i, pair in enumerate(zip(steps, stamps, strict=True)) if pair == top]
+    return max(tied, key=lambda i: _order_value(values[i]))
 
 
 def _tag_row(run_pk: int, key: str, value: str) -> dict[str, Any]:
