@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,24 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from modelcycle.store.metadata import LiveRun
+
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def host_identity() -> str:
+    """This host as runs record it: the hostname, plus the boot id where the kernel has one.
+
+    After a reboot (a power loss, say) the identity changes, so a pid recorded before it is
+    never mistaken for a live process that happens to reuse the number: such runs are judged
+    by their heartbeat instead.
+    """
+    name = socket.gethostname()
+    try:
+        boot = _BOOT_ID.read_text().strip().replace("-", "")[:12]
+    except OSError:
+        return name
+    return f"{name}#{boot}" if boot else name
 
 
 def process_alive(pid: int) -> bool:

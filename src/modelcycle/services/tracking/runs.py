@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -33,7 +32,7 @@ from modelcycle.core.paths import confine, normalize_artifact_name
 from modelcycle.core.ports import TrackingService
 from modelcycle.core.refs import check_name
 from modelcycle.services.tracking.capture import capture_environment, capture_git, code_version
-from modelcycle.services.tracking.liveness import find_dead
+from modelcycle.services.tracking.liveness import find_dead, host_identity
 from modelcycle.services.tracking.validation import (
     MAX_KEY_LENGTH,
     MAX_PARAM_LENGTH,
@@ -77,7 +76,7 @@ class LocalTrackingService(TrackingService):
         self._artifacts = artifacts
         self._settings = settings
         self._capture = capture
-        self._host = socket.gethostname()
+        self._host = host_identity()
         self._last_reap = 0.0
         self._reap_lock = threading.Lock()
         self._diff_digests: dict[bytes, str] = {}
