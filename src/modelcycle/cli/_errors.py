@@ -56,7 +56,7 @@ def hint_on(kind: type[BaseException], hint: str) -> Iterator[None]:
 
 def _default_hint(exc: BaseException) -> str | None:
     if isinstance(exc, InvalidFilter):
-        return "the filter grammar is described in `modelcycle runs list --help`"
+        return "the filter and order-by grammar: `modelcycle runs list --help`"
     if isinstance(exc, SchemaOutdated | NotImplementedYet):
         return None  # their messages already say what to do
     if isinstance(exc, StoreError):

@@ -5,7 +5,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelcycle.cli import _store
+from modelcycle.cli._errors import add_hint
 from modelcycle.cli._render import print_json
+from modelcycle.core.errors import NotFound
 
 if TYPE_CHECKING:  # SQLAlchemy is imported inside the commands, never at CLI import
     from sqlalchemy.engine import Engine
@@ -53,10 +55,16 @@ def current(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command()
 def upgrade(ctx: typer.Context) -> None:
     """Upgrade an older store to the head revision in place, keeping every record."""
+    from modelcycle.store.metadata.schema import current_revision
     from modelcycle.store.metadata.schema import upgrade as upgrade_schema
 
     engine = _engine(ctx)
     try:
+        with engine.connect() as connection:
+            if current_revision(connection) is None:  # empty, or someone else's tables
+                error = NotFound(f"no ModelCycle schema in {_store.settings(ctx).uri}")
+                add_hint(error, "create a store with `modelcycle init`")
+                raise error
         before, after = upgrade_schema(engine)
     finally:
         engine.dispose()

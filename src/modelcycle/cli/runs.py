@@ -42,7 +42,7 @@ _MAX_KEY_COLUMNS = 6
 _FILTER_HELP = (
     "e.g. \"metrics.acc > 0.8 and params.model = 'gbm' and tags.team = 'risk'\". Fields: "
     "metrics.KEY, params.KEY, tags.KEY, status, start_time, end_time, run_id, name, project, "
-    "parent_id; operators = != < <= > >= like ilike in, not in, is [not] null; "
+    "parent_id; operators = != < <= > >= like ilike in, not in, is null, is not null; "
     "combine with and, or, not and parentheses."
 )
 
@@ -59,7 +59,9 @@ def list_runs(
     filter: Annotated[str | None, typer.Option(help=_FILTER_HELP)] = None,
     order_by: Annotated[
         list[str] | None,
-        typer.Option(help="A sort key such as 'metrics.acc desc'; repeat for more keys."),
+        typer.Option(
+            metavar="KEY", help="A sort key such as 'metrics.acc desc'; repeat for more keys."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(help="Page size, 1 to 50,000.")] = 50,
     page_token: Annotated[
