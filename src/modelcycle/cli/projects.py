@@ -34,14 +34,16 @@ def _metric(project: Project) -> str:
 @app.command("list")
 def list_projects(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every project with its task, target, metric and goal."""
-    found = _store.tracking(ctx).list_projects()
+    tracking = _store.tracking(ctx)
+    found = tracking.list_projects()
+    counts = {p.name: tracking.count_runs(projects=[p.name]) for p in found}
     if as_json:
-        print_json({"projects": [project_dict(p) for p in found]})
+        print_json({"projects": [{**project_dict(p), "runs": counts[p.name]} for p in found]})
         return
     if not found:
         console().print("No projects yet: `mc.set_project(...)` or a first run creates one.")
         return
-    table = Table("name", "task", "target", "metric", "goal", "owners", "created")
+    table = Table("name", "task", "target", "metric", "goal", "runs", "owners", "created")
     for project in found:
         card = project.card
         table.add_row(
@@ -50,6 +52,7 @@ def list_projects(ctx: typer.Context, as_json: JsonOption = False) -> None:
             value(card.target),
             _metric(project),
             value(card.goal),
+            str(counts[project.name]),
             ", ".join(card.owners) or NONE,
             local_time(project.created_at),
         )

@@ -128,6 +128,11 @@ class TrackingService(Protocol):
             InvalidInput: a bad order key, limit or page token.
         """
 
+    def count_runs(
+        self, *, projects: Sequence[str] | None = None, filter: str | None = None
+    ) -> int:
+        """How many runs match ``filter`` (all projects when ``projects`` is None)."""
+
     def get_environment(self, digest: str) -> Environment:
         """A captured environment by digest. Raises ``NotFound``."""
 

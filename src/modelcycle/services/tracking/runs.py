@@ -318,6 +318,17 @@ class LocalTrackingService(TrackingService):
         return RunPage(tuple(found[:limit]), token)
 
     @override
+    def count_runs(
+        self,
+        *,
+        projects: Sequence[str] | None = None,
+        filter: str | None = None,
+    ) -> int:
+        project_ids = None if projects is None else [self._project_id(p) for p in projects]
+        self.reap_dead_runs()
+        return self._metadata.runs.count(project_ids=project_ids, expr=parse_filter(filter))
+
+    @override
     def get_environment(self, digest: str) -> Environment:
         return self._metadata.runs.get_environment(digest)
 

@@ -363,6 +363,18 @@ class RunRepository:
             rows = _search_by_key(conn, base, where, order_by, limit, offset)
         return [_to_run(row) for row in rows]
 
+    def count(self, *, project_ids: Sequence[int] | None, expr: Expr | None) -> int:
+        """How many runs match."""
+        query = select(func.count()).select_from(runs)
+        if project_ids is not None:
+            query = query.where(runs.c.project_id.in_(project_ids))
+        if expr is not None:
+            query = query.join(projects, projects.c.id == runs.c.project_id).where(
+                compile_filter(expr)
+            )
+        with self._uow.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def get_environment(self, digest: str) -> Environment:
         """A stored environment by digest."""
         with self._uow.read() as conn:

@@ -7,6 +7,7 @@ naming the command that upgrades it in place (``modelcycle db upgrade``).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
@@ -34,7 +35,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration over the packaged migrations."""
     from alembic.config import Config
 
-    config = Config()
+    # Alembic's default stdout is bound when alembic is imported; take the current one.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", "modelcycle.store.metadata:migrations")
     if connection is not None:
         config.attributes["connection"] = connection
@@ -47,6 +49,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
 
     with engine.begin() as connection:
         before = current_revision(connection)
+        if before is None:
+            _refuse_foreign_tables(connection)
         command.upgrade(alembic_config(connection), revision)
         after = current_revision(connection)
     if after is None:
@@ -54,16 +58,19 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     return before, after
 
 
+def _refuse_foreign_tables(connection: Connection) -> None:
+    names = sorted(set(inspect(connection).get_table_names()) - {_VERSION_TABLE})
+    if names:
+        raise StoreError(
+            f"{connection.engine.url.render_as_string()} holds tables that are not a "
+            f"ModelCycle store ({', '.join(names[:5])}); use an empty database or another file"
+        )
+
+
 def ensure_current(engine: Engine) -> None:
     """Create a new store, or check that an existing one is at the head revision."""
     with engine.connect() as connection:
         revision = current_revision(connection)
-        if revision is None and inspect(connection).get_table_names():
-            names = ", ".join(sorted(inspect(connection).get_table_names())[:5])
-            raise StoreError(
-                f"{engine.url.render_as_string()} holds tables that are not a ModelCycle "
-                f"store ({names}); use an empty database or another file"
-            )
     if revision is None:
         upgrade(engine)
         return
