@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-HEAVY = ("pandas", "numpy", "sqlalchemy", "alembic", "fastapi", "sklearn", "pyarrow", "fsspec",
-         "typer", "rich", "orjson")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+HEAVY = (
+    "pandas",
+    "numpy",
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "sklearn",
+    "pyarrow",
+    "fsspec",
+    "typer",
+    "rich",
+    "orjson",
+)
 
 
 def _loaded_after(statement: str) -> set[str]:
     script = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return {name.split(".")[0] for name in out.stdout.split()}
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import modelcycle as mc
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # name -> the parameters DESIGN §4 promises, in order (keyword-only ones after "*")
 SIGNATURES: dict[str, list[str]] = {
@@ -53,8 +55,17 @@ def test_every_exported_name_resolves_and_none_is_private() -> None:
 
 
 def test_errors_are_one_tree_with_codes_and_statuses() -> None:
-    for name in ("NotFound", "Conflict", "InvalidInput", "InvalidFilter", "StoreError",
-                 "IntegrityError", "SchemaOutdated", "MissingDependency", "NotImplementedYet"):
+    for name in (
+        "NotFound",
+        "Conflict",
+        "InvalidInput",
+        "InvalidFilter",
+        "StoreError",
+        "IntegrityError",
+        "SchemaOutdated",
+        "MissingDependency",
+        "NotImplementedYet",
+    ):
         error = getattr(mc, name)
         assert issubclass(error, mc.ModelCycleError)
         assert 400 <= error.http_status < 600

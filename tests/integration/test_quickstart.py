@@ -19,8 +19,15 @@ QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.py"
 @pytest.mark.slow
 def test_the_quickstart_tracks_a_real_sweep(tmp_path: Path) -> None:
     env = {**os.environ, "MODELCYCLE_URI": str(tmp_path / "store")}
-    done = subprocess.run([sys.executable, str(QUICKSTART)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=False, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(QUICKSTART)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     best_id = re.search(r"modelcycle runs show ([0-9a-f]{32})", done.stdout)

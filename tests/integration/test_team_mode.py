@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import modelcycle as mc
 from modelcycle.sdk import session
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.postgres
@@ -32,7 +35,9 @@ def test_tracking_on_postgresql_with_artifacts_on_s3(
             mc.log_artifact(folder, name="plots")
         stored = mc.get_run(run.id)
         assert sorted(a.path for a in stored.artifacts) == [
-            "plots/a.svg", "plots/nested/b.svg", "report.txt"
+            "plots/a.svg",
+            "plots/nested/b.svg",
+            "report.txt",
         ]
         assert stored.metrics == {"rmse": 9.5}
         assert mc.get_project("team").card.meets_goal(stored.metrics["rmse"]) is True

@@ -13,11 +13,10 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from modelcycle.core.entities.project import ProblemCard, Task
+from modelcycle.core.settings import resolve_settings
 from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.store.artifacts import open_artifact_store
 from modelcycle.store.metadata import HEAD_REVISION, open_metadata_store
-
-from modelcycle.core.settings import resolve_settings
 
 EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
 EXPECTED_TAGS = {"team": "risk"}

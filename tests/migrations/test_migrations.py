@@ -62,9 +62,11 @@ def test_an_older_store_upgrades_in_place_and_keeps_its_data(asset: Path, tmp_pa
     assert after == HEAD_REVISION
     store = open_metadata_store(f"sqlite:///{db}")
     try:
-        [parent] = [r for r in store.runs.search(
-            project_ids=None, expr=None, order_by=(), limit=10, offset=0
-        ) if r.name == "parent"]
+        [parent] = [
+            r
+            for r in store.runs.search(project_ids=None, expr=None, order_by=(), limit=10, offset=0)
+            if r.name == "parent"
+        ]
         assert dict(parent.params) == EXPECTED_PARAMS
         assert dict(parent.tags) == EXPECTED_TAGS
         history = store.runs.metric_history(parent.id, "loss")

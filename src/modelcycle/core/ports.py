@@ -60,8 +60,10 @@ class TrackingService(Protocol):
     ) -> Run:
         """Start a run, capturing the code version and environment of this process.
 
+        A project that does not exist yet is created with an empty problem card.
+
         Raises:
-            NotFound: the project or the parent run does not exist.
+            NotFound: the parent run does not exist.
             InvalidInput: a malformed name or tag.
         """
 

@@ -31,33 +31,35 @@ of another host or of a dead process cannot be made any other way in one process
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import platform
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from modelcycle.core.entities.project import Direction, ProblemCard, Task
-from modelcycle.core.entities.run import ArtifactEntry, RunInput, RunStatus
+from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.errors import Conflict, InvalidFilter, InvalidInput, NotFound
-from modelcycle.core.ids import new_id
 from modelcycle.core.settings import Settings
 from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.store.artifacts import open_artifact_store
-from modelcycle.store.metadata import NewRun, SqlMetadataStore, open_metadata_store
-from modelcycle.testing.traversal_payloads import TRAVERSAL_PAYLOADS
+from modelcycle.store.metadata import open_metadata_store
+from modelcycle.testing._contract_artifacts import ArtifactsInputsLivenessContract
+from modelcycle.testing._contract_data import (
+    MALFORMED_FILTERS,
+    ORDER_CASES,
+    SEARCH_CASES,
+    _all_pages,
+    _names,
+    _now_ms,
+    _populate,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
-    from modelcycle.core.entities.run import CodeVersion, Run
 
 __all__ = ["StoreLocation", "TrackingServiceContract", "open_tracking_service"]
 
@@ -99,156 +101,7 @@ def open_tracking_service(
         metadata.close()
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _names(runs: Sequence[Run]) -> list[str | None]:
-    return [run.name for run in runs]
-
-
-def _files_under(folder: Path) -> dict[str, bytes]:
-    """Every file below ``folder`` with its content: a snapshot of the disk."""
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    }
-
-
-def _dead_pid() -> int:
-    """The pid of a process that has exited and been waited for."""
-    probe = subprocess.Popen(["/bin/sh", "-c", "exit 0"])  # noqa: S603 - a fixed argv
-    probe.wait()
-    return probe.pid
-
-
-def _write_foreign_run(
-    location: StoreLocation,
-    project_id: int,
-    *,
-    host: str,
-    pid: int | None,
-    heartbeat_at: int,
-) -> str:
-    """Insert a running run as another process (or host) would have, bypassing the service."""
-    run_id = new_id()
-    store = SqlMetadataStore(location.metadata_url)
-    try:
-        store.runs.create(
-            NewRun(
-                id=run_id,
-                project_id=project_id,
-                name=f"foreign-{host}-{pid}",
-                parent_id=None,
-                start_time=heartbeat_at,
-                host=host,
-                pid=pid,
-                code=_no_code(),
-                environment=None,
-                tags={},
-            )
-        )
-    finally:
-        store.close()
-    return run_id
-
-
-def _no_code() -> CodeVersion:
-    from modelcycle.core.entities.run import CodeVersion
-
-    return CodeVersion()
-
-
-# -- the search population --------------------------------------------------------------------
-
-_POPULATION: tuple[tuple[str, Mapping[str, str], Mapping[str, float], Mapping[str, str]], ...] = (
-    ("alpha", {"lr": "0.01", "model": "gbm"}, {"acc": 0.9}, {"team": "vision"}),
-    ("beta", {"lr": "0.1", "model": "linear"}, {"acc": 0.7}, {"team": "Vision"}),
-    ("gamma", {"lr": "0.5", "model": "gbm"}, {}, {}),
-    ("delta", {"lr": "auto", "model": "GBM-large"}, {"acc": 0.8}, {}),
-)
-_POPULATION_STATUS = {
-    "alpha": RunStatus.FINISHED,
-    "beta": RunStatus.FAILED,
-    "gamma": RunStatus.RUNNING,
-    "delta": RunStatus.FINISHED,
-}
-
-
-def _populate(service: LocalTrackingService, project: str = "search") -> dict[str, Run]:
-    created = {}
-    for name, params, metrics, tags in _POPULATION:
-        run = service.create_run(project, name=name, tags=tags)
-        service.log_batch(
-            run.id,
-            params=params,
-            metrics=[(key, value, 0, _now_ms()) for key, value in metrics.items()],
-        )
-        status = _POPULATION_STATUS[name]
-        if status is not RunStatus.RUNNING:
-            service.end_run(run.id, status, error="boom" if status is RunStatus.FAILED else None)
-        created[name] = run
-    return created
-
-
-SEARCH_CASES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("params.lr < 0.1", frozenset({"alpha"})),
-    ("params.lr >= 0.1", frozenset({"beta", "gamma"})),
-    ("params.lr != 0.1", frozenset({"alpha", "gamma"})),
-    ("params.model = 'gbm'", frozenset({"alpha", "gamma"})),
-    ("params.model like 'gbm%'", frozenset({"alpha", "gamma"})),
-    ("params.model ilike 'gbm%'", frozenset({"alpha", "gamma", "delta"})),
-    ("params.model in ('linear', 'GBM-large')", frozenset({"beta", "delta"})),
-    ("params.model not in ('gbm')", frozenset({"beta", "delta"})),
-    ("metrics.acc > 0.75", frozenset({"alpha", "delta"})),
-    ("metrics.acc is null", frozenset({"gamma"})),
-    ("metrics.acc is not null", frozenset({"alpha", "beta", "delta"})),
-    ("tags.team = 'vision'", frozenset({"alpha"})),
-    ("tags.team ilike 'VISION'", frozenset({"alpha", "beta"})),
-    ("tags.team is null", frozenset({"gamma", "delta"})),
-    ("tags.team = 'vision' or metrics.acc < 0.75", frozenset({"alpha", "beta"})),
-    ("params.model = 'gbm' and not metrics.acc is null", frozenset({"alpha"})),
-    ("not (params.model = 'gbm' or params.model = 'linear')", frozenset({"delta"})),
-    ("(metrics.acc >= 0.8 or params.lr = 0.5) and NOT name = 'alpha'", frozenset({"gamma", "delta"})),
-    ("status = 'finished'", frozenset({"alpha", "delta"})),
-    ("attributes.status in ('FAILED', 'running')", frozenset({"beta", "gamma"})),
-    ("status != 'finished'", frozenset({"beta", "gamma"})),
-    ("name = 'beta'", frozenset({"beta"})),
-    ("name like 'g%'", frozenset({"gamma"})),
-    ("name not in ('alpha', 'beta')", frozenset({"gamma", "delta"})),
-    ("start_time >= 0", frozenset({"alpha", "beta", "gamma", "delta"})),
-    ("start_time > '2000-01-01'", frozenset({"alpha", "beta", "gamma", "delta"})),
-    ("start_time < '2000-01-01T00:00:00'", frozenset()),
-    ("end_time is null", frozenset({"gamma"})),
-    ("project = 'search'", frozenset({"alpha", "beta", "gamma", "delta"})),
-    ("parent_id is null", frozenset({"alpha", "beta", "gamma", "delta"})),
-)
-
-ORDER_CASES: tuple[tuple[Sequence[str] | str, tuple[str, ...]], ...] = (
-    ("metrics.acc DESC", ("alpha", "delta", "beta", "gamma")),
-    ("metrics.acc", ("beta", "delta", "alpha", "gamma")),
-    ("metrics.acc asc", ("beta", "delta", "alpha", "gamma")),
-    ("params.lr", ("alpha", "beta", "gamma", "delta")),
-    ("params.lr desc", ("delta", "gamma", "beta", "alpha")),
-    ("tags.team", ("beta", "alpha", "delta", "gamma")),
-    ("name desc", ("gamma", "delta", "beta", "alpha")),
-    ("start_time desc", ("delta", "gamma", "beta", "alpha")),
-    (["status", "name"], ("beta", "alpha", "delta", "gamma")),
-    (["params.model", "metrics.acc desc"], ("delta", "alpha", "gamma", "beta")),
-)
-
-MALFORMED_FILTERS: tuple[tuple[str, int], ...] = (
-    ("metrics.acc >", 13),
-    ("metrics.acc > 0.5 and", 21),
-    ("params.lr << 1", 11),
-    ("metrics.acc = 'x'", 14),
-    ("foo = 1", 0),
-    ("name = 'a' or or", 14),
-)
-
-
-class TrackingServiceContract:
+class TrackingServiceContract(ArtifactsInputsLivenessContract):
     """Every behaviour of the ``TrackingService`` port; subclass it and give a location.
 
     The subclass provides a ``tracking_location`` fixture (a ``StoreLocation`` over an empty
@@ -256,9 +109,7 @@ class TrackingServiceContract:
     """
 
     @pytest.fixture
-    def tracking_service(
-        self, tracking_location: StoreLocation
-    ) -> Iterator[LocalTrackingService]:
+    def tracking_service(self, tracking_location: StoreLocation) -> Iterator[LocalTrackingService]:
         """A fresh service over the location under test."""
         with open_tracking_service(tracking_location) as service:
             yield service
@@ -565,9 +416,7 @@ class TrackingServiceContract:
         assert stored.metrics == {"m": 1.5}
         assert stored.tags == {"done": "yes"}
 
-    def test_end_run_failed_records_the_error(
-        self, tracking_service: LocalTrackingService
-    ) -> None:
+    def test_end_run_failed_records_the_error(self, tracking_service: LocalTrackingService) -> None:
         """A failed run keeps its error text."""
         run = tracking_service.create_run("p")
         tracking_service.end_run(run.id, RunStatus.FAILED, error="ValueError: bad fold")
@@ -587,30 +436,17 @@ class TrackingServiceContract:
     # -- unknown and malformed run ids -----------------------------------------------------
 
     @pytest.mark.parametrize(
-        "call",
-        [
-            "get_run",
-            "get_metric_history",
-            "log_batch",
-            "end_run",
-            "log_inputs",
-            "log_artifact",
-            "download_artifacts",
-        ],
-    )
-    @pytest.mark.parametrize(
         ("run_id", "error", "message"),
         [
             (UNKNOWN_RUN_ID, NotFound, rf"no run with id '{UNKNOWN_RUN_ID}'"),
             ("not-a-run", InvalidInput, r"run id 'not-a-run' is not a 32-character hex id"),
-            (UNKNOWN_RUN_ID.upper().replace("0", "A"), InvalidInput, r"is not a 32-character"),
+            ("A" * 32, InvalidInput, r"run id 'A{32}' is not a 32-character hex id"),
         ],
     )
     def test_run_ids_are_checked(
         self,
         tracking_service: LocalTrackingService,
         tracking_location: StoreLocation,
-        call: str,
         run_id: str,
         error: type[Exception],
         message: str,
@@ -618,47 +454,52 @@ class TrackingServiceContract:
         """An unknown run id is NotFound; a malformed one is InvalidInput, on every call."""
         source = tracking_location.sandbox / "source.txt"
         source.write_text("x")
-        calls = {
+        out = tracking_location.sandbox / "out"
+        calls: dict[str, Callable[[], object]] = {
             "get_run": lambda: tracking_service.get_run(run_id),
             "get_metric_history": lambda: tracking_service.get_metric_history(run_id, "m"),
             "log_batch": lambda: tracking_service.log_batch(run_id, params={"a": "1"}),
             "end_run": lambda: tracking_service.end_run(run_id),
             "log_inputs": lambda: tracking_service.log_inputs(run_id, [("ds-1", "train")]),
             "log_artifact": lambda: tracking_service.log_artifact(run_id, source),
-            "download_artifacts": lambda: tracking_service.download_artifacts(
-                run_id, tracking_location.sandbox / "out"
-            ),
+            "download_artifacts": lambda: tracking_service.download_artifacts(run_id, out),
         }
-        with pytest.raises(error, match=message):
-            calls[call]()
+        for name, call in calls.items():
+            with pytest.raises(error, match=message):
+                call()
+            assert not out.exists(), name
 
     # -- search ----------------------------------------------------------------------------
 
-    @pytest.mark.parametrize(("filter_text", "expected"), SEARCH_CASES)
-    def test_search_filters(
-        self,
-        tracking_service: LocalTrackingService,
-        filter_text: str,
-        expected: frozenset[str],
-    ) -> None:
-        """Each part of the grammar selects the runs it describes."""
+    def test_search_filters(self, tracking_service: LocalTrackingService) -> None:
+        """Each part of the grammar selects the runs it describes (``SEARCH_CASES``).
+
+        One population answers every case, so the cases run in a loop; the assertion lists
+        every case that went wrong.
+        """
         _populate(tracking_service)
         tracking_service.create_run("elsewhere", name="other")
-        page = tracking_service.search_runs(projects=["search"], filter=filter_text)
-        assert set(_names(page.runs)) == expected
-        assert page.next_page_token is None
+        wrong = {}
+        for filter_text, expected in SEARCH_CASES:
+            page = tracking_service.search_runs(projects=["search"], filter=filter_text)
+            found = set(_names(page.runs))
+            if found != expected or page.next_page_token is not None:
+                wrong[filter_text] = (sorted(found), sorted(expected))
+        assert wrong == {}
 
-    @pytest.mark.parametrize(("order_by", "expected"), ORDER_CASES)
-    def test_search_orders(
-        self,
-        tracking_service: LocalTrackingService,
-        order_by: Sequence[str] | str,
-        expected: tuple[str, ...],
-    ) -> None:
-        """Order by metric, param, tag or attribute; runs missing the key come last."""
+    def test_search_orders(self, tracking_service: LocalTrackingService) -> None:
+        """Order by metric, param, tag or attribute; runs missing the key come last.
+
+        The cases (``ORDER_CASES``) share one population and run in a loop.
+        """
         _populate(tracking_service)
-        page = tracking_service.search_runs(projects=["search"], order_by=order_by)
-        assert tuple(_names(page.runs)) == expected
+        wrong = {}
+        for order_by, expected in ORDER_CASES:
+            page = tracking_service.search_runs(projects=["search"], order_by=order_by)
+            found = tuple(_names(page.runs))
+            if found != expected:
+                wrong[str(order_by)] = (found, expected)
+        assert wrong == {}
 
     def test_search_by_project(self, tracking_service: LocalTrackingService) -> None:
         """``projects`` narrows the search; None searches all; unknown is NotFound."""
@@ -670,15 +511,18 @@ class TrackingServiceContract:
         with pytest.raises(NotFound, match=r"no project named 'nope'"):
             tracking_service.search_runs(projects=["nope"])
 
-    @pytest.mark.parametrize("limit", [1, 2, 3, 4, 7, 8])
     @pytest.mark.parametrize(
         "order_by",
         [None, "metrics.m", "metrics.m desc", "params.p desc", "tags.t", "name", "start_time"],
     )
     def test_search_pages_cover_every_run_once(
-        self, tracking_service: LocalTrackingService, order_by: str | None, limit: int
+        self, tracking_service: LocalTrackingService, order_by: str | None
     ) -> None:
-        """Pages concatenate to the one-page answer: no run twice, none missing."""
+        """Pages of any size concatenate to the one-page answer: no run twice, none missing.
+
+        Seven runs, three without the ordered key, so page boundaries fall before, inside
+        and after the switch from runs with the key to runs without.
+        """
         for index, value in enumerate([3.0, 1.0, None, 2.0, None, 0.0, None]):
             run = tracking_service.create_run("p", name=f"r{index}")
             if value is not None:
@@ -690,16 +534,10 @@ class TrackingServiceContract:
                 )
         whole = tracking_service.search_runs(order_by=order_by, limit=100).runs
         assert len(whole) == 7
-        pages: list[Run] = []
-        token: str | None = None
-        for _ in range(10):
-            page = tracking_service.search_runs(order_by=order_by, limit=limit, page_token=token)
-            assert len(page.runs) <= limit
-            pages.extend(page.runs)
-            token = page.next_page_token
-            if token is None:
-                break
-        assert [r.id for r in pages] == [r.id for r in whole]
+        for limit in (1, 2, 3, 4, 6, 7, 8):
+            pages = _all_pages(tracking_service, order_by, limit)
+            assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1), limit
+            assert [r.id for page in pages for r in page] == [r.id for r in whole], limit
         if order_by is not None and order_by.split()[0] in ("metrics.m", "params.p", "tags.t"):
             assert {r.name for r in whole[4:]} == {"r2", "r4", "r6"}  # missing: last
         if order_by == "metrics.m":
@@ -732,8 +570,9 @@ class TrackingServiceContract:
             tracking_service.search_runs(limit=1, filter="name = 'r1'", page_token=token)
         with pytest.raises(InvalidInput, match=r"page token belongs to another search"):
             tracking_service.search_runs(limit=1, order_by="name", page_token=token)
+        garbage = "garbage!"
         with pytest.raises(InvalidInput, match=r"page token 'garbage!' is not one"):
-            tracking_service.search_runs(limit=1, page_token="garbage!")
+            tracking_service.search_runs(limit=1, page_token=garbage)
         assert len(tracking_service.search_runs(limit=1, page_token=token).runs) == 1
 
     @pytest.mark.parametrize(("filter_text", "position"), MALFORMED_FILTERS)
@@ -749,7 +588,7 @@ class TrackingServiceContract:
 
     @pytest.mark.parametrize(
         ("order_by", "message"),
-        [("metrics.", r"order"), ("foo", r"foo"), ("name sideways", r"sideways")],
+        [("metrics.", r"after 'metrics\.'"), ("foo", r"foo"), ("name sideways", r"sideways")],
     )
     def test_malformed_order_keys_are_refused(
         self, tracking_service: LocalTrackingService, order_by: str, message: str
@@ -757,211 +596,3 @@ class TrackingServiceContract:
         """A bad order key is InvalidInput naming it."""
         with pytest.raises(InvalidInput, match=message):
             tracking_service.search_runs(order_by=order_by)
-
-    # -- artifacts -------------------------------------------------------------------------
-
-    def test_log_and_download_a_file_and_a_folder(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """Files are stored by content under confined names and come back identical."""
-        sandbox = tracking_location.sandbox
-        model = sandbox / "src" / "model.bin"
-        model.parent.mkdir(parents=True)
-        model.write_bytes(b"\x00weights\xff" * 100)
-        plots = sandbox / "src" / "plots"
-        (plots / "sub").mkdir(parents=True)
-        (plots / "roc.png").write_bytes(b"png-roc")
-        (plots / "sub" / "pr.png").write_bytes(b"png-pr")
-        run = tracking_service.create_run("p")
-        [entry] = tracking_service.log_artifact(run.id, model)
-        assert entry == ArtifactEntry(
-            "model.bin", hashlib.sha256(model.read_bytes()).hexdigest(), 1000
-        )
-        folder = tracking_service.log_artifact(run.id, plots, name="figures")
-        assert [e.path for e in folder] == ["figures/roc.png", "figures/sub/pr.png"]
-        stored = tracking_service.get_run(run.id).artifacts
-        assert [e.path for e in stored] == ["figures/roc.png", "figures/sub/pr.png", "model.bin"]
-        out = tracking_service.download_artifacts(run.id, sandbox / "out")
-        assert out == sandbox / "out"
-        assert _files_under(out) == {
-            "model.bin": model.read_bytes(),
-            "figures/roc.png": b"png-roc",
-            "figures/sub/pr.png": b"png-pr",
-        }
-        sub = tracking_service.download_artifacts(run.id, sandbox / "only", "figures/sub")
-        assert _files_under(sandbox / "only") == {"figures/sub/pr.png": b"png-pr"}
-        assert sub.name == "sub"
-        with pytest.raises(NotFound, match=r"has no artifact 'nothing'"):
-            tracking_service.download_artifacts(run.id, sandbox / "none", "nothing")
-
-    def test_logging_an_artifact_again_replaces_it(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """The same name logged twice holds the latest content."""
-        source = tracking_location.sandbox / "notes.txt"
-        run = tracking_service.create_run("p")
-        source.write_text("one")
-        tracking_service.log_artifact(run.id, source)
-        source.write_text("two!")
-        tracking_service.log_artifact(run.id, source)
-        [entry] = tracking_service.get_run(run.id).artifacts
-        assert entry.size == 4
-        out = tracking_service.download_artifacts(run.id, tracking_location.sandbox / "out")
-        assert (out / "notes.txt").read_text() == "two!"
-
-    def test_log_artifact_refuses_missing_sources(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """A missing file or an empty folder is InvalidInput."""
-        run = tracking_service.create_run("p")
-        with pytest.raises(InvalidInput, match=r"no such file or folder"):
-            tracking_service.log_artifact(run.id, tracking_location.sandbox / "absent")
-        (tracking_location.sandbox / "empty").mkdir()
-        with pytest.raises(InvalidInput, match=r"the folder holds no files"):
-            tracking_service.log_artifact(run.id, tracking_location.sandbox / "empty")
-
-    def test_hostile_artifact_names_write_nothing(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """Every traversal payload is refused, as a name or a download path; the disk is unchanged.
-
-        One test over all payloads (not one per payload) keeps the store opened once.
-        """
-        sandbox = tracking_location.sandbox
-        source = sandbox / "deep" / "er" / "payload.txt"
-        source.parent.mkdir(parents=True)
-        source.write_text("secret")
-        run = tracking_service.create_run("p")
-        tracking_service.log_artifact(run.id, source, name="kept.txt")
-        watched = sandbox.parent
-        before = _files_under(watched)
-        accepted = []
-        for payload in TRAVERSAL_PAYLOADS:
-            try:
-                tracking_service.log_artifact(run.id, source, name=payload)
-            except InvalidInput:
-                pass
-            else:
-                accepted.append(payload)
-            if not payload:
-                continue  # download's path="" means "every artifact", like None
-            try:
-                tracking_service.download_artifacts(run.id, source.parent / "dl", payload)
-            except InvalidInput:
-                pass
-            except NotFound:
-                accepted.append(f"download {payload!r}")
-        assert accepted == []
-        assert _files_under(watched) == before
-        assert [e.path for e in tracking_service.get_run(run.id).artifacts] == ["kept.txt"]
-
-    # -- inputs ----------------------------------------------------------------------------
-
-    def test_log_inputs_with_roles(self, tracking_service: LocalTrackingService) -> None:
-        """Inputs come back on ``get_run`` by role; logging one again is idempotent."""
-        run = tracking_service.create_run("p")
-        tracking_service.log_inputs(run.id, [("ds-train-1", "train"), ("ds-test-1", "test")])
-        tracking_service.log_inputs(run.id, [("ds-train-1", "train"), ("ds-train-1", "valid")])
-        assert tracking_service.get_run(run.id).inputs == (
-            RunInput("ds-test-1", "test"),
-            RunInput("ds-train-1", "train"),
-            RunInput("ds-train-1", "valid"),
-        )
-
-    @pytest.mark.parametrize(
-        ("inputs", "message"),
-        [
-            ([("", "train")], r"dataset version id '' must be 1-64"),
-            ([("x" * 65, "train")], r"must be 1-64 characters"),
-            ([("ds", "bad role!")], r"input role key 'bad role!' may hold only"),
-        ],
-    )
-    def test_log_inputs_refuses_malformed(
-        self,
-        tracking_service: LocalTrackingService,
-        inputs: list[tuple[str, str]],
-        message: str,
-    ) -> None:
-        """Malformed version ids and roles are InvalidInput."""
-        run = tracking_service.create_run("p")
-        with pytest.raises(InvalidInput, match=message):
-            tracking_service.log_inputs(run.id, inputs)
-        assert tracking_service.get_run(run.id).inputs == ()
-
-    # -- liveness --------------------------------------------------------------------------
-
-    def test_runs_of_a_dead_process_are_killed(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """A run of a dead pid on this host is ``killed``; this process's runs are not."""
-        project = tracking_service.set_project("p")
-        mine = tracking_service.create_run("p", name="mine")
-        dead = _write_foreign_run(
-            tracking_location,
-            project.id,
-            host=socket.gethostname(),
-            pid=_dead_pid(),
-            heartbeat_at=_now_ms(),
-        )
-        stored = tracking_service.get_run(dead)
-        assert stored.status is RunStatus.KILLED
-        assert stored.end_time is not None
-        assert stored.error
-        assert tracking_service.get_run(mine.id).status is RunStatus.RUNNING
-        killed = tracking_service.search_runs(filter="status = 'killed'").runs
-        assert [r.id for r in killed] == [dead]
-
-    def test_runs_of_another_host_are_killed_by_stale_heartbeat(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """Elsewhere the heartbeat decides: stale is killed, fresh stays running."""
-        project = tracking_service.set_project("p")
-        long_ago = _now_ms() - 3_600_000
-        stale = _write_foreign_run(
-            tracking_location, project.id, host="elsewhere", pid=1, heartbeat_at=long_ago
-        )
-        fresh = _write_foreign_run(
-            tracking_location, project.id, host="elsewhere", pid=1, heartbeat_at=_now_ms()
-        )
-        statuses = {r.id: r.status for r in tracking_service.search_runs().runs}
-        assert statuses == {stale: RunStatus.KILLED, fresh: RunStatus.RUNNING}
-        assert tracking_service.get_run(stale).status is RunStatus.KILLED
-        assert tracking_service.get_run(fresh).status is RunStatus.RUNNING
-
-    def test_every_read_reports_a_dead_run(
-        self, tracking_service: LocalTrackingService, tracking_location: StoreLocation
-    ) -> None:
-        """The port: a dead run is ``killed`` on *every* read, even one right after another."""
-        project = tracking_service.set_project("p")
-        mine = tracking_service.create_run("p")
-        assert tracking_service.get_run(mine.id).status is RunStatus.RUNNING  # a first read
-        dead = _write_foreign_run(
-            tracking_location,
-            project.id,
-            host=socket.gethostname(),
-            pid=_dead_pid(),
-            heartbeat_at=_now_ms(),
-        )
-        assert tracking_service.get_run(dead).status is RunStatus.KILLED
-        found = tracking_service.search_runs(filter="status = 'running'").runs
-        assert [r.id for r in found] == [mine.id]
-
-    def test_heartbeat_keeps_a_foreign_run_alive(
-        self, tracking_location: StoreLocation, tracking_service: LocalTrackingService
-    ) -> None:
-        """A heartbeat refreshes a running run; ended runs are left alone."""
-        project = tracking_service.set_project("p")
-        long_ago = _now_ms() - 3_600_000
-        foreign = _write_foreign_run(
-            tracking_location, project.id, host="elsewhere", pid=1, heartbeat_at=long_ago
-        )
-        ended = tracking_service.create_run("p")
-        tracking_service.end_run(ended.id)
-        end_time = tracking_service.get_run(ended.id).heartbeat_at
-        with open_tracking_service(tracking_location) as other:
-            other.heartbeat([foreign, ended.id])
-        stored = tracking_service.get_run(foreign)
-        assert stored.status is RunStatus.RUNNING
-        assert stored.heartbeat_at is not None
-        assert stored.heartbeat_at > long_ago
-        assert tracking_service.get_run(ended.id).heartbeat_at == end_time

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +41,7 @@ from modelcycle.services.tracking.validation import (
     check_step,
     check_text_value,
 )
-from modelcycle.store.metadata import NewRun
+from modelcycle.store.metadata import LiveRun, NewRun
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
     from modelcycle.store.metadata import SqlMetadataStore
 
 MAX_SEARCH_LIMIT = 50_000
-_REAP_EVERY_S = 2.0
 
 
 def now_ms() -> int:
@@ -77,8 +75,6 @@ class LocalTrackingService(TrackingService):
         self._settings = settings
         self._capture = capture
         self._host = host_identity()
-        self._last_reap = 0.0
-        self._reap_lock = threading.Lock()
         self._diff_digests: dict[bytes, str] = {}
         self._project_ids: dict[str, int] = {}
 
@@ -245,7 +241,7 @@ class LocalTrackingService(TrackingService):
     @override
     def download_artifacts(self, run_id: str, dest: str | Path, path: str | None = None) -> Path:
         run = self.get_run(run_id)
-        prefix = normalize_artifact_name(path) if path else None
+        prefix = None if path is None else normalize_artifact_name(path)
         chosen = [
             a
             for a in run.artifacts
@@ -281,8 +277,12 @@ class LocalTrackingService(TrackingService):
     @override
     def get_run(self, run_id: str) -> Run:
         check_id(run_id)
-        self.reap_dead_runs()
-        return self._metadata.runs.get(run_id)
+        run = self._metadata.runs.get(run_id)
+        if run.status is RunStatus.RUNNING and self._dead(
+            [LiveRun(run.id, run.host, run.pid, run.heartbeat_at)]
+        ):
+            run = self._metadata.runs.get(run_id)
+        return run
 
     @override
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
@@ -342,19 +342,17 @@ class LocalTrackingService(TrackingService):
 
     # -- liveness -------------------------------------------------------------------------
 
-    def reap_dead_runs(self, *, force: bool = False) -> list[str]:
+    def reap_dead_runs(self) -> list[str]:
         """Mark running runs whose process died as killed; returns their ids.
 
         A run is dead when its process is gone from this host, or when it has sent no
-        heartbeat for ``settings.killed_after`` seconds. Checked at most every 2 seconds.
+        heartbeat for ``settings.killed_after`` seconds. One indexed query when none is.
         """
-        now = time.monotonic()
-        with self._reap_lock:
-            if not force and now - self._last_reap < _REAP_EVERY_S:
-                return []
-            self._last_reap = now
+        return self._dead(self._metadata.runs.live())
+
+    def _dead(self, live: Sequence[LiveRun]) -> list[str]:
         dead = find_dead(
-            self._metadata.runs.live(),
+            live,
             host=self._host,
             now_ms=now_ms(),
             killed_after_ms=int(self._settings.killed_after * 1000),
@@ -410,9 +408,7 @@ def _check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
         if key not in keys:
             check_key(key, "metric")
             keys.add(key)
-        checked.append(
-            (key, check_metric_value(key, value), check_step(key, step), int(timestamp))
-        )
+        checked.append((key, check_metric_value(key, value), check_step(key, step), int(timestamp)))
     return checked
 
 
