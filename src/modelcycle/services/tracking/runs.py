@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import time
@@ -25,7 +26,8 @@ from modelcycle.core.entities.run import (
     RunStatus,
 )
 from modelcycle.core.errors import InvalidInput, NotFound
-from modelcycle.core.filters import parse_filter, parse_order_by
+from modelcycle.core.filters import parse_filter as _parse_filter
+from modelcycle.core.filters import parse_order_by as _parse_order_by
 from modelcycle.core.ids import check_id, new_id
 from modelcycle.core.paths import confine, normalize_artifact_name
 from modelcycle.core.ports import TrackingService
@@ -46,12 +48,27 @@ from modelcycle.store.metadata import LiveRun, NewRun
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from modelcycle.core.filters import OrderKey
     from modelcycle.core.ports import MetricTuple
     from modelcycle.core.settings import Settings
     from modelcycle.store.artifacts import ArtifactStore
     from modelcycle.store.metadata import SqlMetadataStore
 
 MAX_SEARCH_LIMIT = 50_000
+
+# Parsing is pure and the trees are immutable: repeated searches reuse them.
+parse_filter = functools.lru_cache(maxsize=256)(_parse_filter)
+
+
+def parse_order_by(order_by: Sequence[str] | str | None) -> tuple[OrderKey, ...]:
+    """Parsed order keys, cached by their text."""
+    key = order_by if order_by is None or isinstance(order_by, str) else tuple(order_by)
+    return _cached_order_by(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_order_by(order_by: tuple[str, ...] | str | None) -> tuple[OrderKey, ...]:
+    return _parse_order_by(order_by)
 
 
 def now_ms() -> int:

@@ -10,6 +10,7 @@ SQLAlchemy's per-call overhead to a cache lookup.
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from dataclasses import dataclass
@@ -349,18 +350,13 @@ class RunRepository:
         that key's index and stop after one page: first the runs that have a value for the
         key, in order; then the runs that have none, which sort last in either direction.
         """
-        where: list[ColumnElement[bool]] = []
-        if project_ids is not None:
-            where.append(runs.c.project_id.in_(project_ids))
-        if expr is not None:
-            where.append(compile_filter(expr))
-        base = select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+        ids = None if project_ids is None else tuple(project_ids)
         with self._uow.read() as conn:
             if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
-                query, terms = compile_order(base.where(*where), order_by)
-                rows = conn.execute(query.order_by(*terms).limit(limit).offset(offset)).all()
-                return [_to_run(row) for row in rows]
-            rows = _search_by_key(conn, base, where, order_by, limit, offset)
+                query = _plain_search(ids, expr, tuple(order_by))
+                rows = conn.execute(query.limit(limit).offset(offset)).all()
+            else:
+                rows = _search_by_key(conn, ids, expr, tuple(order_by), limit, offset)
         return [_to_run(row) for row in rows]
 
     def count(self, *, project_ids: Sequence[int] | None, expr: Expr | None) -> int:
@@ -389,46 +385,81 @@ class RunRepository:
 # -- the write path ---------------------------------------------------------------------------
 
 
-def _search_by_key(
-    conn: Connection,
-    base: Select[Any],
-    where: list[ColumnElement[bool]],
-    order_by: Sequence[OrderKey],
-    limit: int,
-    offset: int,
-) -> list[Row[Any]]:
+_QUERY_CACHE_SIZE = 256
+
+
+def _where(project_ids: tuple[int, ...] | None, expr: Expr | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if project_ids is not None:
+        where.append(runs.c.project_id.in_(project_ids))
+    if expr is not None:
+        where.append(compile_filter(expr))
+    return where
+
+
+def _base() -> Select[Any]:
+    return select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _plain_search(
+    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+) -> Select[Any]:
+    """The statement of a search ordered by attributes, built once per shape."""
+    query, terms = compile_order(_base().where(*_where(project_ids, expr)), order_by)
+    return query.order_by(*terms)
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _keyed_search(
+    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+) -> tuple[Select[Any], Select[Any]]:
+    """Both phases of a search ordered by a metric, param or tag, built once per shape."""
     first, rest = order_by[0], order_by[1:]
+    where = _where(project_ids, expr)
     table = keyed_table(first.field.namespace)
-    has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
     ordered = table.alias("order_key")
     phase_a, rest_terms = compile_order(
-        base.join(
+        _base()
+        .join(
             ordered,
             and_(
                 ordered.c.run_pk == runs.c.pk,
                 ordered.c.key == first.field.key,
                 ordered.c.value.is_not(None),
             ),
-        ).where(*where),
+        )
+        .where(*where),
         rest,
     )
     value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
-    rows = list(
-        conn.execute(phase_a.order_by(value, *rest_terms).limit(limit).offset(offset)).all()
+    has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
+    phase_b, terms = compile_order(
+        _base().where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
     )
+    return phase_a.order_by(value, *rest_terms), phase_b.order_by(*terms)
+
+
+def _search_by_key(
+    conn: Connection,
+    project_ids: tuple[int, ...] | None,
+    expr: Expr | None,
+    order_by: tuple[OrderKey, ...],
+    limit: int,
+    offset: int,
+) -> list[Row[Any]]:
+    phase_a, phase_b = _keyed_search(project_ids, expr, order_by)
+    rows = list(conn.execute(phase_a.limit(limit).offset(offset)).all())
     if len(rows) == limit:
         return rows
     if rows or offset == 0:
         count_a = offset + len(rows)
     else:
-        count_a = conn.execute(select(func.count()).select_from(phase_a.subquery())).scalar_one()
-    phase_b, terms = compile_order(
-        base.where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
-    )
+        count_a = conn.execute(
+            select(func.count()).select_from(phase_a.order_by(None).subquery())
+        ).scalar_one()
     rows.extend(
-        conn.execute(
-            phase_b.order_by(*terms).limit(limit - len(rows)).offset(max(0, offset - count_a))
-        ).all()
+        conn.execute(phase_b.limit(limit - len(rows)).offset(max(0, offset - count_a))).all()
     )
     return rows
 
