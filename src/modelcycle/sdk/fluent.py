@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -93,6 +94,8 @@ class ActiveRun:
 
 
 _OPEN_RUNS: dict[str, ActiveRun] = {}
+# A forked child may log to its parent's runs, but never ends them at its own exit.
+os.register_at_fork(after_in_child=_OPEN_RUNS.clear)
 
 
 # -- projects ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import threading
 import time
 import weakref
@@ -155,6 +156,13 @@ class RunBuffer:
         with contextlib.suppress(ModelCycleError):
             self.flush()
 
+    def forget(self) -> None:
+        """Drop every batch and the background thread without writing (after a fork)."""
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending = {}
+        self._thread = None
+
     def _write(self, run_id: str, *, raise_errors: bool) -> None:
         with self._write_lock:
             with self._lock:
@@ -211,3 +219,12 @@ _BUFFERS: weakref.WeakSet[RunBuffer] = weakref.WeakSet()
 def _flush_all_at_exit() -> None:
     for buffer in list(_BUFFERS):
         buffer.shutdown()
+
+
+def _forget_parent_batches() -> None:
+    """In a forked child: the batches belong to the parent, which writes them itself."""
+    for buffer in list(_BUFFERS):
+        buffer.forget()
+
+
+os.register_at_fork(after_in_child=_forget_parent_batches)

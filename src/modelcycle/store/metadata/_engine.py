@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from modelcycle.core.errors import InvalidInput
@@ -29,7 +30,29 @@ WRITE_OPTION = "modelcycle_write"
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+    """An engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    The pool is safe across ``os.fork()``: a connection opened by another process is never
+    handed out; the child opens its own (SQLAlchemy's pooling-with-multiprocessing recipe).
+    """
+    engine = _create(url)
+    _guard_pool_across_fork(engine)
+    return engine
+
+
+def _guard_pool_across_fork(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_foreign(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("pid") != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise sa_exc.DisconnectionError("connection opened by another process")
+
+
+def _create(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
