@@ -12,6 +12,7 @@ from modelcycle.core.entities.run import (
     ArtifactEntry,
     Environment,
     MetricHistory,
+    MetricTuple,
     Run,
     RunPage,
     RunStatus,
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from modelcycle.core.entities.project import ProblemCard, Project
-
-MetricTuple = tuple[str, float, int, int]
-"""(key, value, step, timestamp in epoch milliseconds)."""
 
 
 class TrackingService(Protocol):

@@ -175,7 +175,7 @@ def start_run(
     session = get_session()
     parent_run = parent if parent is not None else context.active()
     parent_id = parent_run if isinstance(parent_run, str) or parent_run is None else parent_run.id
-    clean_tags = {str(k): v if isinstance(v, str) else str(v) for k, v in (tags or {}).items()}
+    clean_tags = _texts(tags)
     run = session.tracking.create_run(
         session.project, name=name, tags=clean_tags, parent_id=parent_id
     )
@@ -198,6 +198,11 @@ def active_run() -> ActiveRun | None:
     return context.active()
 
 
+def _texts(values: Mapping[str, object] | None) -> dict[str, str]:
+    """Param or tag values as the text they are stored as (numbers as ``str`` writes them)."""
+    return {key: v if isinstance(v, str) else str(v) for key, v in (values or {}).items()}
+
+
 def _require_active() -> ActiveRun:
     active = context.active()
     if active is None:
@@ -215,9 +220,7 @@ def log_param(key: str, value: object) -> None:
 def log_params(params: Mapping[str, object]) -> None:
     """Log params of the active run in one write."""
     active = _require_active()
-    get_session().tracking.log_batch(
-        active.id, params={str(k): v if isinstance(v, str) else str(v) for k, v in params.items()}
-    )
+    get_session().tracking.log_batch(active.id, params=_texts(params))
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
@@ -303,8 +306,8 @@ def log_batch(
     session.tracking.log_batch(
         target,
         metrics=points,
-        params={str(k): v if isinstance(v, str) else str(v) for k, v in (params or {}).items()},
-        tags={str(k): v if isinstance(v, str) else str(v) for k, v in (tags or {}).items()},
+        params=_texts(params),
+        tags=_texts(tags),
     )
 
 

@@ -16,12 +16,13 @@ from modelcycle.testing._contract_data import (
     _files_under,
     _now_ms,
     _write_foreign_run,
+    open_tracking_service,
 )
 from modelcycle.testing.traversal_payloads import TRAVERSAL_PAYLOADS
 
 if TYPE_CHECKING:
     from modelcycle.services.tracking import LocalTrackingService
-    from modelcycle.testing.store_contract import StoreLocation
+    from modelcycle.testing._contract_data import StoreLocation
 
 
 class ArtifactsInputsLivenessContract:
@@ -226,8 +227,6 @@ class ArtifactsInputsLivenessContract:
         )
         ended = tracking_service.create_run("p")
         tracking_service.end_run(ended.id)
-        from modelcycle.testing.store_contract import open_tracking_service
-
         with open_tracking_service(tracking_location) as other:
             other.heartbeat([foreign, ended.id])
         stored = tracking_service.get_run(foreign)

@@ -2,21 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.ids import new_id
-from modelcycle.store.metadata import NewRun, SqlMetadataStore
+from modelcycle.core.settings import Settings
+from modelcycle.services.tracking import LocalTrackingService
+from modelcycle.store.artifacts import open_artifact_store
+from modelcycle.store.metadata import NewRun, SqlMetadataStore, open_metadata_store
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from modelcycle.core.entities.run import CodeVersion, Run
-    from modelcycle.services.tracking import LocalTrackingService
-    from modelcycle.testing.store_contract import StoreLocation
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where a store under test lives.
+
+    Attributes:
+        metadata_url: The SQLAlchemy URL of an empty database (or one the suite may share).
+        artifacts_url: The artifact root, a folder inside ``sandbox``.
+        sandbox: A private folder holding every local file of the store; the suite writes its
+            source files here too and checks that nothing is written outside the store.
+    """
+
+    metadata_url: str
+    artifacts_url: str
+    sandbox: Path
+
+
+@contextlib.contextmanager
+def open_tracking_service(
+    location: StoreLocation, *, killed_after: float = 60.0
+) -> Iterator[LocalTrackingService]:
+    """A ``LocalTrackingService`` over ``location``; its engine is disposed afterwards."""
+    metadata = open_metadata_store(location.metadata_url)
+    settings = Settings(
+        uri=location.metadata_url,
+        metadata_url=location.metadata_url,
+        artifacts_url=location.artifacts_url,
+        killed_after=killed_after,
+    )
+    try:
+        yield LocalTrackingService(metadata, open_artifact_store(location.artifacts_url), settings)
+    finally:
+        metadata.close()
 
 
 def _now_ms() -> int:

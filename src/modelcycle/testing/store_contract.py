@@ -30,10 +30,8 @@ of another host or of a dead process cannot be made any other way in one process
 
 from __future__ import annotations
 
-import contextlib
 import math
 import platform
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -41,64 +39,29 @@ import pytest
 from modelcycle.core.entities.project import Direction, ProblemCard, Task
 from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.errors import Conflict, InvalidFilter, InvalidInput, NotFound
-from modelcycle.core.settings import Settings
-from modelcycle.services.tracking import LocalTrackingService
-from modelcycle.store.artifacts import open_artifact_store
-from modelcycle.store.metadata import open_metadata_store
 from modelcycle.testing._contract_artifacts import ArtifactsInputsLivenessContract
 from modelcycle.testing._contract_data import (
     MALFORMED_FILTERS,
     ORDER_CASES,
     SEARCH_CASES,
+    StoreLocation,
     _all_pages,
     _names,
     _now_ms,
     _populate,
+    open_tracking_service,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
+
+    from modelcycle.services.tracking import LocalTrackingService
 
 
 __all__ = ["StoreLocation", "TrackingServiceContract", "open_tracking_service"]
 
 UNKNOWN_RUN_ID = "0" * 32
 """A well-formed run id that no store holds."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLocation:
-    """Where a store under test lives.
-
-    Attributes:
-        metadata_url: The SQLAlchemy URL of an empty database (or one the suite may share).
-        artifacts_url: The artifact root, a folder inside ``sandbox``.
-        sandbox: A private folder holding every local file of the store; the suite writes its
-            source files here too and checks that nothing is written outside the store.
-    """
-
-    metadata_url: str
-    artifacts_url: str
-    sandbox: Path
-
-
-@contextlib.contextmanager
-def open_tracking_service(
-    location: StoreLocation, *, killed_after: float = 60.0
-) -> Iterator[LocalTrackingService]:
-    """A ``LocalTrackingService`` over ``location``; its engine is disposed afterwards."""
-    metadata = open_metadata_store(location.metadata_url)
-    settings = Settings(
-        uri=location.metadata_url,
-        metadata_url=location.metadata_url,
-        artifacts_url=location.artifacts_url,
-        killed_after=killed_after,
-    )
-    try:
-        yield LocalTrackingService(metadata, open_artifact_store(location.artifacts_url), settings)
-    finally:
-        metadata.close()
 
 
 class TrackingServiceContract(ArtifactsInputsLivenessContract):

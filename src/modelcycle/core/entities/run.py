@@ -22,6 +22,10 @@ class RunStatus(StrEnum):
         return self is not RunStatus.RUNNING
 
 
+MetricTuple = tuple[str, float, int, int]
+"""One metric point as logged: (key, value, step, timestamp in epoch milliseconds)."""
+
+
 class MetricPoint(NamedTuple):
     """One value of a metric series.
 

@@ -43,8 +43,8 @@ from modelcycle.services.tracking.validation import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from modelcycle.core.entities.run import RunStatus
-    from modelcycle.core.ports import MetricTuple, TrackingService
+    from modelcycle.core.entities.run import MetricTuple, RunStatus
+    from modelcycle.core.ports import TrackingService
 
 _log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING = 10_000

@@ -48,8 +48,8 @@ from modelcycle.store.metadata import LiveRun, NewRun
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from modelcycle.core.entities.run import MetricTuple
     from modelcycle.core.filters import OrderKey
-    from modelcycle.core.ports import MetricTuple
     from modelcycle.core.settings import Settings
     from modelcycle.store.artifacts import ArtifactStore
     from modelcycle.store.metadata import SqlMetadataStore

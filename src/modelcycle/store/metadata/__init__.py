@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelcycle.store.metadata._engine import create_store_engine
 from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
 from modelcycle.store.metadata.projects import ProjectRepository
-from modelcycle.store.metadata.runs import LiveRun, MetricRow, NewRun, RunRepository
+from modelcycle.store.metadata.runs import LiveRun, NewRun, RunRepository
 from modelcycle.store.metadata.schema import (
     HEAD_REVISION,
     current_revision,
@@ -51,7 +51,6 @@ def open_metadata_store(url: str) -> SqlMetadataStore:
 __all__ = [
     "HEAD_REVISION",
     "LiveRun",
-    "MetricRow",
     "NewRun",
     "SqlMetadataStore",
     "create_store_engine",

@@ -23,6 +23,7 @@ from modelcycle.core.entities.run import (
     CodeVersion,
     Environment,
     MetricHistory,
+    MetricTuple,
     Run,
     RunInput,
     RunStatus,
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
 
     from modelcycle.core.filters import Expr, OrderKey
     from modelcycle.store.metadata._unit_of_work import UnitOfWork
-
-MetricRow = tuple[str, float, int, int]
-"""(key, value, step, timestamp in epoch ms): one metric point as logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +182,7 @@ class RunRepository:
         run_id: str,
         *,
         params: Mapping[str, str] | None = None,
-        metrics: Sequence[MetricRow] = (),
+        metrics: Sequence[MetricTuple] = (),
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write params, metric points and tags of one run in one transaction."""
@@ -198,7 +196,7 @@ class RunRepository:
         end_time: int,
         error: str | None = None,
         *,
-        metrics: Sequence[MetricRow] = (),
+        metrics: Sequence[MetricTuple] = (),
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write the last batch and the final status together: durable when this returns."""
@@ -475,7 +473,7 @@ def _apply_batch(
     conn: Connection,
     run_id: str,
     new_params: Mapping[str, str],
-    new_metrics: Sequence[MetricRow],
+    new_metrics: Sequence[MetricTuple],
     new_tags: Mapping[str, str],
     columns: Mapping[str, Any] | None = None,
 ) -> None:
@@ -553,7 +551,7 @@ def _write_metrics(
     conn: Connection,
     run_pk: int,
     summary: dict[str, float | str],
-    points: Sequence[MetricRow],
+    points: Sequence[MetricTuple],
 ) -> dict[str, float | str] | None:
     """Append the batch as one chunk per key; move the latest values that it supersedes."""
     series: dict[str, tuple[list[int], list[float], list[int]]] = {}
