@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 from modelcycle.core.errors import (
     IntegrityError,
     InvalidInput,
-    MissingDependency,
     ModelCycleError,
     NotFound,
     StoreError,
 )
 from modelcycle.core.ids import Digest, check_digest
 from modelcycle.core.paths import check_uri
+from modelcycle.store.filesystems import S3_SCHEMES, open_filesystem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -48,10 +48,8 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 _CHUNK: Final = 1 << 20
-_S3_SCHEMES: Final = frozenset({"s3", "s3a"})
 # Object stores have no folders to create, and their makedirs may create a *bucket*: never call it.
-_OBJECT_SCHEMES: Final = _S3_SCHEMES | {"gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
-_ENDPOINT_VARS: Final = ("MODELCYCLE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+_OBJECT_SCHEMES: Final = S3_SCHEMES | {"gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 _O_BINARY: Final[int] = getattr(os, "O_BINARY", 0)
 
 _T = TypeVar("_T")
@@ -351,35 +349,14 @@ class _FsspecBlobs:
                 self._put(self._key(digest), lambda key: self._fs.pipe_file(key, data))
 
 
-def _s3_endpoint() -> str | None:
-    for name in _ENDPOINT_VARS:
-        if value := os.environ.get(name):
-            return value
-    return None
-
-
 def _open_fsspec(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
     """The fsspec file system and root path for ``url``."""
-    options = dict(storage_options or {})
-    if urlsplit(url).scheme.lower() in _S3_SCHEMES:
-        try:
-            import s3fs  # noqa: F401  (fsspec imports it by name; fail early with the extra)
-        except ImportError:
-            raise MissingDependency("s3fs", "s3") from None
-        client_kwargs = dict(options.get("client_kwargs") or {})
-        endpoint = _s3_endpoint()
-        if endpoint and "endpoint_url" not in client_kwargs:
-            client_kwargs["endpoint_url"] = endpoint
-        options["client_kwargs"] = client_kwargs
-        options.setdefault("use_listings_cache", False)  # other writers add blobs behind our back
-    from fsspec.core import url_to_fs
-
     try:
-        fs, root = url_to_fs(url, **options)
-    except ImportError as exc:
-        raise StoreError(f"cannot open artifact store {url}: {exc}") from None
-    except ValueError as exc:
-        raise InvalidInput(f"cannot open artifact store {url!r}: {exc}") from None
+        fs, root = open_filesystem(url, storage_options)
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot open artifact store: {exc.message}") from None
+    except StoreError as exc:
+        raise StoreError(f"cannot open artifact store: {exc.message}") from None
     if not str(root).strip("/"):
         raise InvalidInput(f"artifact store URL {url!r} names no bucket or folder")
     return fs, str(root)

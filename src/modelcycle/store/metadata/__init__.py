@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelcycle.store.metadata._engine import create_store_engine
 from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
+from modelcycle.store.metadata.datasets import DatasetRepository, NewVersion, StoredProfile
 from modelcycle.store.metadata.projects import ProjectRepository
 from modelcycle.store.metadata.runs import LiveRun, NewRun, RunRepository
 from modelcycle.store.metadata.schema import (
@@ -26,6 +27,7 @@ class SqlMetadataStore:
         self.uow = UnitOfWork(self.engine)
         self.projects = ProjectRepository(self.uow)
         self.runs = RunRepository(self.uow)
+        self.datasets = DatasetRepository(self.uow)
 
     @property
     def dialect(self) -> str:
@@ -52,7 +54,9 @@ __all__ = [
     "HEAD_REVISION",
     "LiveRun",
     "NewRun",
+    "NewVersion",
     "SqlMetadataStore",
+    "StoredProfile",
     "create_store_engine",
     "current_revision",
     "open_metadata_store",

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 NAMING_CONVENTION = {
@@ -164,4 +165,97 @@ run_artifacts = Table(
     Column("digest", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# -- data ---------------------------------------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+# A version's ``digest`` identifies its content; ``snapshot_digest`` names the Parquet blob in
+# the artifact store. The schema and lineage are JSON read whole with the row.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", BigInteger, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("snapshot_digest", String(64), nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), index=True),
+    Column("schema_json", Text, nullable=False),
+    Column("lineage_json", Text, nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    Index("ix_dataset_versions_dataset_id_digest", "dataset_id", "digest"),
+)
+
+# The versions each version was made of, as rows, so that descendants are one indexed query.
+dataset_parents = Table(
+    "dataset_parents",
+    metadata,
+    Column("version_id", String(32), ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("parent_id", String(32), ForeignKey("dataset_versions.id"), primary_key=True),
+    Index("ix_dataset_parents_parent_id", "parent_id"),
+)
+
+# The expectations of a dataset name: every save is a new revision, none is overwritten.
+dataset_rules = Table(
+    "dataset_rules",
+    metadata,
+    Column("dataset_id", BigInteger, ForeignKey("datasets.id"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("rules_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+validation_results = Table(
+    "validation_results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("dataset_versions.id"), nullable=False),
+    Column("rules_revision", Integer),
+    Column("passed", Boolean, nullable=False),
+    Column("failed_rules", Integer, nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_validation_results_version_id_created_at", "version_id", "created_at"),
+)
+
+# Profiles are computed once per version and options, stored as JSON and HTML blobs.
+dataset_profiles = Table(
+    "dataset_profiles",
+    metadata,
+    Column("version_id", String(32), ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("options_key", String(64), primary_key=True),
+    Column("json_digest", String(64), nullable=False),
+    Column("html_digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Named cleansing recipes, saved in immutable revisions ("name@2") for replay on new data.
+recipes = Table(
+    "recipes",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", "revision"),
 )

@@ -1,0 +1,1 @@
+"""Data: sources, immutable dataset versions, validation, cleansing, splits and profiles."""
