@@ -20,3 +20,20 @@ bench-tracking:
 	@test -x $(BENCH_VENV)/bin/python || { echo "no $(BENCH_VENV): run make bench-setup first"; exit 1; }
 	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true \
 		$(BENCH_PROJECT_PYTHON) benchmarks/tracking.py --mlflow-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
+
+# Data profile: ydata-profiling (the anchor) in its own venv, .bench-venv-data; it wants pandas < 3.
+#     make bench-setup-data   ydata-profiling 4.18 in .bench-venv-data
+#     make bench-data         profile engine vs ydata-profiling; BENCH_DATA_ARGS="--quick"
+BENCH_DATA_VENV ?= .bench-venv-data
+BENCH_DATA_ARGS ?=
+
+.PHONY: bench-setup-data bench-data
+
+bench-setup-data:
+	$(PYTHON) -m venv $(BENCH_DATA_VENV)
+	$(BENCH_DATA_VENV)/bin/python -m pip install --upgrade pip setuptools
+	$(BENCH_DATA_VENV)/bin/python -m pip install 'ydata-profiling==4.18.*' 'pandas<3' pyarrow
+
+bench-data:
+	@test -x $(BENCH_DATA_VENV)/bin/python || { echo "no $(BENCH_DATA_VENV): run make bench-setup-data first"; exit 1; }
+	$(BENCH_PROJECT_PYTHON) benchmarks/data.py --ydata-python $(BENCH_DATA_VENV)/bin/python $(BENCH_DATA_ARGS)
