@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modelcycle._version import __version__
 
 if TYPE_CHECKING:
+    from modelcycle.core.entities.dataset import Dataset, DatasetVersion
     from modelcycle.core.entities.project import Direction, ProblemCard, Project, Task
     from modelcycle.core.entities.run import MetricHistory, MetricPoint, Run, RunStatus
     from modelcycle.core.errors import (
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         SchemaOutdated,
         StoreError,
     )
+    from modelcycle.sdk import data
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -84,6 +86,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         ("Direction", "ProblemCard", "Project", "Task"), "modelcycle.core.entities.project"
     ),
+    **dict.fromkeys(("Dataset", "DatasetVersion"), "modelcycle.core.entities.dataset"),
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
     ),
@@ -106,10 +109,14 @@ _LAZY: dict[str, str] = {
     ),
 }
 
+_SUBMODULES: dict[str, str] = {"data": "modelcycle.sdk.data"}
+
 __all__ = [
     "ActiveRun",
     "AlreadyExists",
     "Conflict",
+    "Dataset",
+    "DatasetVersion",
     "Direction",
     "IntegrityError",
     "InvalidFilter",
@@ -132,6 +139,7 @@ __all__ = [
     "__version__",
     "active_run",
     "configure",
+    "data",
     "download_artifacts",
     "end_run",
     "flush",
@@ -154,6 +162,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        submodule = importlib.import_module(_SUBMODULES[name])
+        globals()[name] = submodule
+        return submodule
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelcycle' has no attribute {name!r}")

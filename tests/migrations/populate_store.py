@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from modelcycle.core.entities.project import ProblemCard, Task
-from modelcycle.core.settings import resolve_settings
+from modelcycle.core.settings import Settings, resolve_settings
 from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.store.artifacts import open_artifact_store
 from modelcycle.store.metadata import HEAD_REVISION, open_metadata_store
@@ -21,6 +21,7 @@ from modelcycle.store.metadata import HEAD_REVISION, open_metadata_store
 EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
 EXPECTED_TAGS = {"team": "risk"}
 EXPECTED_LOSS = [1.0, 0.5, math.nan, 0.25]
+EXPECTED_DATASET = "asset-data"
 
 
 def populate(folder: Path) -> Path:
@@ -42,6 +43,7 @@ def populate(folder: Path) -> Path:
         metrics=[("loss", v, i, 1_700_000_000_000 + i) for i, v in enumerate(EXPECTED_LOSS)],
     )
     service.log_inputs(parent.id, [("a" * 32, "train")])
+    _populate_data(settings, parent.id)
     child = service.create_run("asset", name="child", parent_id=parent.id)
     service.end_run(child.id)
     service.end_run(parent.id)
@@ -54,6 +56,27 @@ def populate(folder: Path) -> Path:
         conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
     engine.dispose()
     return database
+
+
+def _populate_data(settings: Settings, run_id: str) -> None:
+    """Datasets (revision 0002): a registered version and a clean child of it."""
+    import pyarrow as pa
+
+    from modelcycle.core.entities.dataset import Lineage, Operation
+    from modelcycle.services.data.versions import DatasetVersions
+
+    versions = DatasetVersions(
+        open_metadata_store(settings.metadata_url), open_artifact_store(str(settings.artifacts_url))
+    )
+    table = pa.table({"x": [1, 2, 3], "y": ["a", "b", None]})
+    parent = versions.register("asset", EXPECTED_DATASET, table, run_id=run_id)
+    versions.add_table(
+        "asset", EXPECTED_DATASET, table.slice(0, 2), Lineage(Operation.CLEAN), [parent]
+    )
+    versions.metadata.datasets.save_rules(
+        versions.project_id("asset", create=False), EXPECTED_DATASET, {"rules": []}
+    )
+    versions.metadata.close()
 
 
 if __name__ == "__main__":

@@ -13,12 +13,18 @@ from sqlalchemy import create_engine, text
 from modelcycle.core.errors import SchemaOutdated, StoreError
 from modelcycle.store.metadata import (
     HEAD_REVISION,
+    SqlMetadataStore,
     current_revision,
     open_metadata_store,
     upgrade,
 )
 from modelcycle.store.metadata.schema import alembic_config
-from tests.migrations.populate_store import EXPECTED_LOSS, EXPECTED_PARAMS, EXPECTED_TAGS
+from tests.migrations.populate_store import (
+    EXPECTED_DATASET,
+    EXPECTED_LOSS,
+    EXPECTED_PARAMS,
+    EXPECTED_TAGS,
+)
 
 ASSETS = sorted((Path(__file__).parent.parent / "assets" / "stores").glob("*.db"))
 
@@ -74,6 +80,8 @@ def test_an_older_store_upgrades_in_place_and_keeps_its_data(asset: Path, tmp_pa
         assert [v for v in history.values if v == v] == [v for v in EXPECTED_LOSS if v == v]
         assert store.runs.get(parent.id).inputs[0].role == "train"
         assert store.projects.get("asset").card.goal == 0.8
+        if asset.stem >= "0002":
+            _check_datasets(store)
     finally:
         store.close()
 
@@ -121,3 +129,13 @@ def test_a_database_holding_other_tables_is_not_taken_over(tmp_path: Path) -> No
     engine.dispose()
     with pytest.raises(StoreError, match=r"not a ModelCycle store \(invoices\)"):
         open_metadata_store(url)
+
+
+def _check_datasets(store: SqlMetadataStore) -> None:
+    project_id = store.projects.get("asset").id
+    [second, first] = store.datasets.list_versions(project_id, EXPECTED_DATASET)
+    assert (first.version, first.num_rows, second.num_rows) == (1, 3, 2)
+    assert first.schema["y"].null_count == 1
+    assert first.lineage.run_id is not None
+    assert [c.id for c in store.datasets.children(first.id)] == [second.id]
+    assert store.datasets.latest_rules(project_id, EXPECTED_DATASET) == (1, {"rules": []})

@@ -16,7 +16,10 @@ from modelcycle.core.settings import Settings, resolve_settings
 
 if TYPE_CHECKING:
     from modelcycle.core.ports import TrackingService
+    from modelcycle.services.data.versions import DatasetVersions
     from modelcycle.services.tracking import RunBuffer
+    from modelcycle.store.artifacts import ArtifactStore
+    from modelcycle.store.metadata import SqlMetadataStore
 
 DEFAULT_PROJECT = "default"
 
@@ -28,8 +31,20 @@ class Session:
     settings: Settings
     tracking: TrackingService
     buffer: RunBuffer
+    metadata: SqlMetadataStore
+    artifacts: ArtifactStore
     project: str = DEFAULT_PROJECT
     project_chosen: bool = False  # set_project was called: searches default to it
+    _data: DatasetVersions | None = None
+
+    @property
+    def data(self) -> DatasetVersions:
+        """The dataset versions of this store (pyarrow is imported on first use)."""
+        if self._data is None:
+            from modelcycle.services.data.versions import DatasetVersions
+
+            self._data = DatasetVersions(self.metadata, self.artifacts)
+        return self._data
 
     def close(self) -> None:
         """Write what is buffered and release the store."""
@@ -84,14 +99,12 @@ def open_session(settings: Settings) -> Session:
 
     if settings.artifacts_url is None:  # pragma: no cover - resolve_settings refuses this
         raise NotImplementedYet("a local store needs an artifact location")
-    tracking = LocalTrackingService(
-        open_metadata_store(settings.metadata_url),
-        open_artifact_store(settings.artifacts_url),
-        settings,
-    )
+    metadata = open_metadata_store(settings.metadata_url)
+    artifacts = open_artifact_store(settings.artifacts_url)
+    tracking = LocalTrackingService(metadata, artifacts, settings)
     buffer = RunBuffer(
         tracking,
         flush_interval=settings.flush_interval,
         heartbeat_interval=settings.heartbeat_interval,
     )
-    return Session(settings, tracking, buffer)
+    return Session(settings, tracking, buffer, metadata, artifacts)

@@ -1,0 +1,230 @@
+"""Snapshots: a stream of record batches written once as Parquet, with its content digest.
+
+The digest identifies the data, not the file: it is the sha256 of the Arrow IPC stream of the
+rows, cut into row groups of a fixed size, with canonical column types and no metadata. The
+same rows and columns therefore give the same digest whether they came from a CSV file, a
+database or a DataFrame, and whatever batch sizes the source produced. The Parquet file itself
+is stored content-addressed in the artifact store and verified on every read.
+
+While writing, the schema is summarised per column: null counts and, for strings, booleans and
+categories, the distinct values when there are few of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from modelcycle.core.entities.dataset import ColumnSchema, DatasetSchema
+from modelcycle.core.errors import InvalidInput
+from modelcycle.services.data._arrow_types import canonical_schema, column_kind
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterable
+
+ROW_GROUP_ROWS = 131_072
+"""Rows per Parquet row group and per hashed IPC batch (fixed, so the digest is stable)."""
+
+CATEGORY_LIMIT = 50
+"""A string column with at most this many distinct values is categorical, with its values kept."""
+
+_COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What writing a snapshot produced."""
+
+    digest: str
+    schema: DatasetSchema
+    num_rows: int
+
+
+class _HashSink:
+    """A write-only file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hash.update(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ColumnSummary:
+    """Null count and, while they are few, the distinct values of one column."""
+
+    def __init__(self, dtype: pa.DataType) -> None:
+        self.nulls = 0
+        tracked = (
+            pa.types.is_string(dtype) or pa.types.is_boolean(dtype) or pa.types.is_dictionary(dtype)
+        )
+        self.values: set[Any] | None = set() if tracked else None
+
+    def update(self, column: pa.ChunkedArray | pa.Array) -> None:
+        self.nulls += column.null_count
+        if self.values is None:
+            return
+        if isinstance(column, pa.ChunkedArray) and pa.types.is_dictionary(column.type):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        self.values.update(v for v in pc.unique(column).to_pylist() if v is not None)
+        if len(self.values) > CATEGORY_LIMIT:
+            self.values = None
+
+
+class _Writer:
+    """The Parquet file and the hashed IPC stream of one snapshot, fed whole row groups."""
+
+    def __init__(self, schema: pa.Schema, path: str | os.PathLike[str]) -> None:
+        self.schema = schema
+        self.sink = _HashSink()
+        self.summaries = [_ColumnSummary(f.type) for f in schema]
+        self.parquet = pq.ParquetWriter(path, schema, compression=_COMPRESSION)
+        try:
+            self.ipc = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), schema)
+        except BaseException:
+            self.parquet.close()
+            raise
+
+    def emit(self, table: pa.Table) -> None:
+        table = table.combine_chunks()
+        self.parquet.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self.ipc.write_table(table, max_chunksize=ROW_GROUP_ROWS)
+        for summary, column in zip(self.summaries, table.columns, strict=True):
+            summary.update(column)
+
+    def close(self) -> None:
+        try:
+            self.ipc.close()
+        finally:
+            self.parquet.close()
+
+
+def write_snapshot(
+    batches: Iterable[pa.RecordBatch],
+    path: str | os.PathLike[str],
+    *,
+    on_rows: Callable[[int], None] | None = None,
+) -> Snapshot:
+    """Write ``batches`` to a Parquet file at ``path`` and summarise them.
+
+    The first batch fixes the schema (with canonical types); every later batch is cast to it.
+
+    Raises:
+        InvalidInput: a later batch does not fit the first one's schema, or no batch came.
+    """
+    writer: _Writer | None = None
+    pending: list[pa.RecordBatch] = []
+    pending_rows = rows = 0
+    try:
+        for batch in batches:
+            if writer is None:
+                schema = canonical_schema(batch.schema)
+                _check_names(schema)
+                writer = _Writer(schema, path)
+            batch = _conform(batch, writer.schema)
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            rows += batch.num_rows
+            while pending_rows >= ROW_GROUP_ROWS:
+                table = pa.Table.from_batches(pending, schema=writer.schema)
+                writer.emit(table.slice(0, ROW_GROUP_ROWS))
+                rest = table.slice(ROW_GROUP_ROWS)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+            if on_rows is not None:
+                on_rows(rows)
+        if writer is None:
+            raise InvalidInput("the source produced no data (not even column names)")
+        if pending_rows or rows == 0:
+            writer.emit(pa.Table.from_batches(pending, schema=writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    columns = tuple(
+        _column_schema(field, summary)
+        for field, summary in zip(writer.schema, writer.summaries, strict=True)
+    )
+    return Snapshot(writer.sink.hash.hexdigest(), DatasetSchema(columns), rows)
+
+
+def _check_names(schema: pa.Schema) -> None:
+    seen: set[str] = set()
+    for name in schema.names:
+        if not name:
+            raise InvalidInput("a column has an empty name; give every column a name")
+        if name in seen:
+            raise InvalidInput(f"column {name!r} appears twice; column names must be unique")
+        seen.add(name)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    if batch.schema.names != schema.names:
+        raise InvalidInput(
+            f"the source changed its columns midway: {batch.schema.names[:10]} after "
+            f"{schema.names[:10]}"
+        )
+    try:
+        return batch.replace_schema_metadata(None).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        changed = [
+            f"{f.name!r} {f.type} -> {g.type}"
+            for f, g in zip(schema, batch.schema, strict=True)
+            if f.type != g.type
+        ]
+        raise InvalidInput(
+            f"the source changed column types midway ({', '.join(changed[:5])}): {exc}; "
+            "pass dtypes= with the types the columns should have"
+        ) from None
+
+
+def _column_schema(field: pa.Field, summary: _ColumnSummary) -> ColumnSchema:
+    values = summary.values
+    distinct = None if values is None else len(values)
+    kind = column_kind(field.type, distinct, CATEGORY_LIMIT)
+    categories = None
+    if values is not None and not pa.types.is_boolean(field.type):
+        categories = tuple(sorted(str(v) for v in values))
+    return ColumnSchema(
+        name=field.name,
+        dtype=str(field.type),
+        kind=kind,
+        nullable=summary.nulls > 0,
+        null_count=summary.nulls,
+        categories=categories,
+    )
+
+
+def read_snapshot(data: bytes, columns: tuple[str, ...] | None = None) -> pa.Table:
+    """The table of a snapshot's verified bytes.
+
+    Raises:
+        InvalidInput: a requested column is not in the snapshot.
+    """
+    reader = pq.ParquetFile(pa.BufferReader(data))
+    if columns is not None:
+        names = reader.schema_arrow.names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise InvalidInput(
+                f"no column {', '.join(map(repr, missing))} in this dataset (columns: "
+                f"{', '.join(names[:20])})"
+            )
+    return reader.read(columns=list(columns) if columns is not None else None)
