@@ -85,9 +85,11 @@ def pearson(frame: pl.DataFrame, names: Sequence[str]) -> Matrix:
     """Pearson's r of every pair of ``names``, pairwise complete."""
     values = frame.lazy().select([_finite_or_null(n, frame.schema[n]) for n in names])
     pairs = _pairs(names)
-    row = values.select(
-        [pl.corr(names[i], names[j]).alias(f"{i},{j}") for i, j in pairs]
-    ).collect().row(0)
+    row = (
+        values.select([pl.corr(names[i], names[j]).alias(f"{i},{j}") for i, j in pairs])
+        .collect()
+        .row(0)
+    )
     return _matrix(names, {pair: finite(r) for pair, r in zip(pairs, row, strict=True)})
 
 
@@ -124,9 +126,7 @@ def _codes(frame: pl.DataFrame, names: Sequence[str]) -> tuple[list[np.ndarray],
         exprs.append((col.rank("dense") - 1).cast(pl.Int64).alias(n))
     coded = frame.lazy().select(exprs).collect()
     levels = [int(v or 0) + 1 for v in coded.select(pl.all().max()).row(0)]
-    arrays = [
-        coded[n].fill_null(k).to_numpy() for n, k in zip(names, levels, strict=True)
-    ]
+    arrays = [coded[n].fill_null(k).to_numpy() for n, k in zip(names, levels, strict=True)]
     return arrays, levels
 
 

@@ -6,8 +6,6 @@ are grouped exactly, so a hash collision can never be counted as a duplicate.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from modelcycle.services.data.profile._model import DuplicateRow, Duplicates
@@ -33,7 +31,8 @@ def duplicates(frame: pl.DataFrame) -> Duplicates:
     top = groups.sort(_COUNT, descending=True, maintain_order=True).head(DUPLICATE_EXAMPLES)
     examples = tuple(
         DuplicateRow(
-            values={k: json_scalar(v) for k, v in row.items() if k != _COUNT}, count=int(row[_COUNT])
+            values={k: json_scalar(v) for k, v in row.items() if k != _COUNT},
+            count=int(row[_COUNT]),
         )
         for row in top.iter_rows(named=True)
     )

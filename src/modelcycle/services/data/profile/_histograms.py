@@ -38,7 +38,7 @@ def bins_for(lo: float, hi: float, *, integer: bool) -> _Bins:
     if hi == lo:
         return _Bins(lo, hi, 1, (lo, hi))
     width = (hi - lo) / HISTOGRAM_BINS
-    edges = tuple(lo + i * width for i in range(HISTOGRAM_BINS)) + (hi,)
+    edges = (*(lo + i * width for i in range(HISTOGRAM_BINS)), hi)
     return _Bins(lo, hi, HISTOGRAM_BINS, edges)
 
 

@@ -232,7 +232,9 @@ class Duplicates:
         return cls(
             count=d["count"],
             share=d["share"],
-            examples=tuple(DuplicateRow(values=e["values"], count=e["count"]) for e in d["examples"]),
+            examples=tuple(
+                DuplicateRow(values=e["values"], count=e["count"]) for e in d["examples"]
+            ),
         )
 
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from modelcycle.services.data.profile._histograms import histograms
-from modelcycle.services.data.profile._values import finite, json_scalar, numeric_values, present
 from modelcycle.services.data.profile._model import (
     ColumnKind,
     ColumnProfile,
@@ -26,6 +25,7 @@ from modelcycle.services.data.profile._model import (
     TextStats,
     ValueCount,
 )
+from modelcycle.services.data.profile._values import finite, json_scalar, numeric_values, present
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -84,7 +84,9 @@ def _text_exprs(name: str) -> list[pl.Expr]:
     ]
 
 
-def aggregate_exprs(schema: Mapping[str, pl.DataType], kinds: Mapping[str, ColumnKind]) -> list[pl.Expr]:
+def aggregate_exprs(
+    schema: Mapping[str, pl.DataType], kinds: Mapping[str, ColumnKind]
+) -> list[pl.Expr]:
     """Every aggregate of pass 1, each aliased ``stat:column``."""
     exprs: list[pl.Expr] = []
     for name, kind in kinds.items():

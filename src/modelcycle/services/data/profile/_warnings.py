@@ -75,7 +75,9 @@ def column_warnings(p: ColumnProfile, *, is_target: bool) -> list[ProfileWarning
     return out
 
 
-def _w(kind: WarningKind, p: ColumnProfile, message: str, value: float | None = None) -> ProfileWarning:
+def _w(
+    kind: WarningKind, p: ColumnProfile, message: str, value: float | None = None
+) -> ProfileWarning:
     return ProfileWarning(kind=kind, column=p.name, message=message, value=value)
 
 
@@ -110,7 +112,9 @@ def _dominant_value(p: ColumnProfile) -> ProfileWarning | None:
     return _w(WarningKind.IMBALANCED, p, msg, share)
 
 
-def frame_warnings(duplicates: Duplicates, correlations: Correlations | None) -> list[ProfileWarning]:
+def frame_warnings(
+    duplicates: Duplicates, correlations: Correlations | None
+) -> list[ProfileWarning]:
     """Warnings about the whole frame: duplicate rows and highly associated pairs."""
     out: list[ProfileWarning] = []
     if duplicates.count:
@@ -124,7 +128,10 @@ def frame_warnings(duplicates: Duplicates, correlations: Correlations | None) ->
         )
     if correlations is None:
         return out
-    for label, matrix in (("Pearson r", correlations.pearson), ("Cramér's V", correlations.cramers_v)):
+    for label, matrix in (
+        ("Pearson r", correlations.pearson),
+        ("Cramér's V", correlations.cramers_v),
+    ):
         if matrix is None:
             continue
         names = matrix.columns
