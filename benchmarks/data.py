@@ -1,0 +1,358 @@
+"""Data benchmark: our profile engine against ydata-profiling on the same frame, in one run.
+
+Run by hand with the project venv, after ``make bench-setup-data``::
+
+    .venv/bin/python benchmarks/data.py --ydata-python .bench-venv-data/bin/python \\
+        [--quick] [--only small,large] [--json PATH]
+
+One run generates a seeded synthetic frame of 20 columns (numeric, categorical, boolean,
+datetime and text, with missing values and some duplicate rows), writes it to Parquet and then
+runs each workload of ``WORKLOADS``:
+
+- ``profile-10k``: ydata-profiling in full mode (``ProfileReport(df).to_file(html)``) in its own
+  venv through a subprocess, against ours (``compute_profile`` + ``Profile.to_html``) in this
+  process, both timed from a loaded frame to a written HTML report; prints both and the ratio.
+- ``profile-1m``: ours alone on 1,000,000 rows x 20 columns in a fresh child process: time,
+  and peak resident memory during the profile against the frame's ``estimated_size()``.
+
+A workload is a function ``(Context) -> list[Row]``; to measure something else on the same
+frames (registering a 1 GB CSV, say), write such a function and add it to ``WORKLOADS``.
+Never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+QUIET_ANCHOR = {"YDATA_PROFILING_NO_ANALYTICS": "True", "MPLBACKEND": "Agg", "DO_NOT_TRACK": "true"}
+
+# ----------------------------------------------------------------------------- the frame
+
+_WORDS = np.array(
+    " ".join(
+        [
+            "the a model data value customer order late early price quality service delivery",
+            "product return refund account support great poor good bad fast slow again never",
+            "always package box store online phone email week month year",
+        ]
+    ).split(" ")
+)
+_CITIES = np.array([f"city_{i:04d}" for i in range(1_500)])
+
+
+def _join(parts: list[pl.Series]) -> pl.Series:
+    return pl.select(pl.concat_str([pl.lit(p) for p in parts], separator=" ")).to_series()
+
+
+def make_frame(rows: int, seed: int = 0) -> pl.DataFrame:
+    """The synthetic frame: 20 columns of every kind, missing values, about 1 % duplicate rows."""
+    rng = np.random.default_rng(seed)
+    n = rows - rows // 100  # the last 1 % repeats earlier rows
+
+    def holes(values: Any, share: float) -> pl.Series:
+        s = pl.Series(values)
+        return s.scatter(np.flatnonzero(rng.random(n) < share), None)
+
+    def words(k: int) -> list[pl.Series]:
+        return [pl.Series(rng.choice(_WORDS, n)) for _ in range(k)]
+
+    start_us = int(dt.datetime(2022, 1, 1, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    frame = pl.DataFrame(
+        {
+            "age": rng.integers(18, 90, n),
+            "income": rng.lognormal(10, 0.8, n),
+            "score": holes(rng.normal(0, 1, n), 0.05),
+            "balance": rng.normal(1_000, 300, n).round(2),
+            "visits": rng.poisson(3, n),
+            "ratio": holes(rng.uniform(0, 1, n), 0.25),
+            "latency_ms": rng.exponential(120, n),
+            "temperature": holes(rng.normal(21, 4, n), 0.01),
+            "segment": rng.choice(["retail", "sme", "corporate"], n, p=[0.7, 0.2, 0.1]),
+            "country": holes(rng.choice([f"c{i:02d}" for i in range(30)], n), 0.03),
+            "city": rng.choice(_CITIES, n),
+            "plan": rng.choice(["free", "basic", "pro", "enterprise"], n, p=[0.5, 0.3, 0.15, 0.05]),
+            "channel": holes(rng.choice(["web", "app", "phone", "shop"], n), 0.10),
+            "churned": rng.random(n) < 0.08,
+            "newsletter": holes(rng.random(n) < 0.4, 0.05),
+            "signup_at": pl.Series(start_us + rng.integers(0, 3 * 365 * 86400, n) * 1_000_000).cast(
+                pl.Datetime("us", "UTC")
+            ),
+            "last_order": pl.Series(rng.integers(19_000, 20_200, n)).cast(pl.Date),
+            "review": holes(
+                _join([*words(8), pl.Series(rng.integers(0, 10**6, n)).cast(pl.String)]), 0.15
+            ),
+            "title": _join(words(4)),
+            "customer_id": pl.Series([f"cust_{i:08d}" for i in rng.permutation(n)]),
+        }
+    )
+    dups = frame.sample(n=rows - n, seed=seed + 1, with_replacement=True)
+    return pl.concat([frame, dups])
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Row:
+    """One line of the results table; ratio is how many times faster ModelCycle is."""
+
+    work: str
+    anchor: str = "-"
+    ours: str = "-"
+    ratio: str = "-"
+    target: str = "-"
+    verdict: str = "-"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What every workload gets: the work folder and the command line."""
+
+    work: Path
+    args: argparse.Namespace
+
+    def frame_file(self, rows: int) -> Path:
+        """The Parquet file of the synthetic frame with ``rows`` rows (made once)."""
+        path = self.work / f"frame_{rows}.parquet"
+        if not path.exists():
+            t0 = time.perf_counter()
+            make_frame(rows, self.args.seed).write_parquet(path)
+            print(f"  wrote {rows:,}-row frame in {time.perf_counter() - t0:.1f} s", flush=True)
+        return path
+
+
+# ----------------------------------------------------------------------------- ours
+
+_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+import polars as pl
+from modelcycle.services.data.profile import compute_profile
+import jinja2, orjson, plotly.offline, numpy  # everything the profile loads, before the baseline
+baseline = status("VmRSS")
+frame = pl.read_parquet(sys.argv[1])
+loaded = status("VmRSS")
+try:
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current size
+    reset = True
+except OSError:
+    reset = False
+t0 = time.perf_counter()
+profile = compute_profile(frame, title="benchmark")
+t1 = time.perf_counter()
+profile.to_html(sys.argv[2])
+t2 = time.perf_counter()
+print(json.dumps({"seconds": t2 - t0, "compute_s": t1 - t0, "html_s": t2 - t1,
+    "baseline_rss": baseline, "loaded_rss": loaded, "peak_rss": status("VmHWM"),
+    "peak_reset": reset, "estimated_size": frame.estimated_size(),
+    "rows": frame.height, "columns": frame.width, "warnings": len(profile.warnings)}))
+"""
+
+
+def ours_in_process(parquet: Path, html: Path) -> dict[str, float]:
+    """Profile and write the report in this process; the frame is loaded before the clock."""
+    from modelcycle.services.data.profile import compute_profile
+
+    frame = pl.read_parquet(parquet)
+    t0 = time.perf_counter()
+    profile = compute_profile(frame, title="benchmark")
+    t1 = time.perf_counter()
+    profile.to_html(html)
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "compute_s": t1 - t0, "html_s": t2 - t1}
+
+
+def ours_in_child(parquet: Path, html: Path) -> dict[str, Any]:
+    """Profile in a fresh interpreter and read its time and peak memory."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(parquet), str(html)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"our profile failed:\n{out.stderr[-4000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ----------------------------------------------------------------------------- ydata
+
+_YDATA = r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from ydata_profiling import ProfileReport, __version__
+frame = pd.read_parquet(sys.argv[1])
+t0 = time.perf_counter()
+report = ProfileReport(frame, title="benchmark", progress_bar=False)
+report.get_description()
+t1 = time.perf_counter()
+report.to_file(sys.argv[2], silent=True)
+t2 = time.perf_counter()
+print(json.dumps({"seconds": t2 - t0, "describe_s": t1 - t0, "render_s": t2 - t1,
+                  "version": __version__, "pandas": pd.__version__}))
+"""
+
+
+def ydata(python: str, parquet: Path, html: Path) -> dict[str, Any]:
+    """ydata-profiling in full mode in its own venv, from a loaded frame to a written report."""
+    out = subprocess.run(
+        [python, "-c", _YDATA, str(parquet), str(html)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **QUIET_ANCHOR},
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"ydata-profiling failed:\n{out.stderr[-4000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ----------------------------------------------------------------------------- workloads
+
+
+def profile_small(ctx: Context) -> list[Row]:
+    """ydata-profiling (full) against ours on the small frame, HTML report included."""
+    rows = ctx.args.small_rows
+    parquet = ctx.frame_file(rows)
+    print(f"  ydata-profiling on {rows:,} rows (full mode) ...", flush=True)
+    anchor = ydata(ctx.args.ydata_python, parquet, ctx.work / "ydata.html")
+    runs = [ours_in_process(parquet, ctx.work / "ours_small.html") for _ in range(ctx.args.rounds)]
+    cold = runs[0]["seconds"]
+    median = statistics.median(r["seconds"] for r in runs)
+    ratio = anchor["seconds"] / cold
+    return [
+        Row(
+            work=f"profile + HTML, {rows:,} rows x 20 columns (ours: first call in the process)",
+            anchor=f"{anchor['seconds']:.2f} s",
+            ours=f"{cold:.3f} s",
+            ratio=f"{ratio:.0f}x",
+            target=">= 30x",
+            verdict="pass" if ratio >= 30 else "fail",
+            raw={"ydata": anchor, "ours": runs, "ours_median_s": median},
+        ),
+        Row(
+            work=f"  same, ours median of {len(runs)} calls",
+            anchor=f"{anchor['seconds']:.2f} s",
+            ours=f"{median:.3f} s",
+            ratio=f"{anchor['seconds'] / median:.0f}x",
+        ),
+    ]
+
+
+def profile_large(ctx: Context) -> list[Row]:
+    """Ours alone on the large frame: time and peak memory in a fresh child process."""
+    rows = ctx.args.large_rows
+    parquet = ctx.frame_file(rows)
+    print(f"  ours on {rows:,} rows in a child process ...", flush=True)
+    r = ours_in_child(parquet, ctx.work / "ours_large.html")
+    size = r["estimated_size"]
+    with_frame = (r["peak_rss"] - r["baseline_rss"]) / size
+    extra = (r["peak_rss"] - r["loaded_rss"]) / size
+    mb = 1024 * 1024
+    return [
+        Row(
+            work=f"profile + HTML, {rows:,} rows x {r['columns']} columns: time",
+            ours=f"{r['seconds']:.2f} s",
+            target="<= 10 s",
+            verdict="pass" if r["seconds"] <= 10 else "fail",
+            raw=r,
+        ),
+        Row(
+            work=(
+                f"  peak RSS over baseline, frame included (frame {size / mb:,.0f} MiB estimated)"
+            ),
+            ours=f"{(r['peak_rss'] - r['baseline_rss']) / mb:,.0f} MiB = {with_frame:.2f}x",
+            target="<= 3x",
+            verdict="pass" if with_frame <= 3 else "fail",
+        ),
+        Row(
+            work="  of which the profile itself (peak over RSS with the frame loaded)",
+            ours=f"{(r['peak_rss'] - r['loaded_rss']) / mb:,.0f} MiB = {extra:.2f}x",
+        ),
+    ]
+
+
+Workload = tuple[str, "Callable[[Context], list[Row]]"]
+WORKLOADS: list[Workload] = [
+    ("small", profile_small),
+    ("large", profile_large),
+]
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _table(rows: list[Row]) -> str:
+    head = ("work", "ydata-profiling", "ModelCycle", "ratio", "target", "")
+    cells = [head] + [(r.work, r.anchor, r.ours, r.ratio, r.target, r.verdict) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the workloads and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ydata-python", default=".bench-venv-data/bin/python")
+    parser.add_argument("--small-rows", type=int, default=10_000)
+    parser.add_argument("--large-rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="calls of ours on the small frame")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="comma-separated workload names")
+    parser.add_argument("--quick", action="store_true", help="2,000 and 100,000 rows")
+    parser.add_argument("--keep", type=Path, help="keep the frames and reports in this folder")
+    parser.add_argument("--json", type=Path, help="write every figure to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.small_rows, args.large_rows = 2_000, 100_000
+    wanted = {w for w in args.only.split(",") if w}
+    selected = [(name, fn) for name, fn in WORKLOADS if not wanted or name in wanted]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"{python}, polars {pl.__version__}, {os.cpu_count()} CPUs, {today}")
+    results: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="mc-bench-data-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        ctx = Context(work=work, args=args)
+        for name, fn in selected:
+            print(f"[{name}]", flush=True)
+            results += fn(ctx)
+    print()
+    print(_table(results))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2, default=str))
+    return 0 if all(r.verdict != "fail" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
