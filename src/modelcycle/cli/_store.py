@@ -9,16 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from modelcycle.cli._errors import add_hint
 from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.core.settings import Settings, resolve_settings
 
 if TYPE_CHECKING:
-    import typer
-
     from modelcycle.core.ports import TrackingService
+    from modelcycle.services.data.versions import DatasetVersions
 
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
 
@@ -85,3 +86,31 @@ def tracking(ctx: typer.Context) -> TrackingService:
     opts = options(ctx)
     require_store(configure(opts.uri, opts.artifacts))
     return get_session().tracking
+
+
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="MODELCYCLE_PROJECT",
+        help="The project (default: MODELCYCLE_PROJECT, else 'default').",
+        show_default=False,
+    ),
+]
+
+
+def project_name(project: str | None) -> str:
+    """The project a command works in."""
+    from modelcycle.sdk.session import DEFAULT_PROJECT
+
+    return project or DEFAULT_PROJECT
+
+
+def data_versions(ctx: typer.Context) -> DatasetVersions:
+    """The dataset versions of an existing store (through the SDK session)."""
+    from modelcycle.sdk.session import configure, get_session
+
+    opts = options(ctx)
+    require_store(configure(opts.uri, opts.artifacts))
+    return get_session().data

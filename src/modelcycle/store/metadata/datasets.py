@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from modelcycle.core.entities.dataset import (
     ColumnKind,
@@ -306,20 +306,22 @@ class DatasetRepository:
         return StoredProfile(row.json_digest, row.html_digest, row.created_at)
 
     def put_profile(self, version_id: str, options_key: str, stored: StoredProfile) -> None:
-        """Record a computed profile (a concurrent identical one is kept as is)."""
-        try:
-            with self._uow.write() as conn:
-                conn.execute(
-                    insert(dataset_profiles).values(
-                        version_id=version_id,
-                        options_key=options_key,
-                        json_digest=stored.json_digest,
-                        html_digest=stored.html_digest,
-                        created_at=stored.created_at,
-                    )
+        """Record a computed profile, replacing one computed earlier with the same options."""
+        with self._uow.write() as conn:
+            conn.execute(
+                delete(dataset_profiles)
+                .where(dataset_profiles.c.version_id == version_id)
+                .where(dataset_profiles.c.options_key == options_key)
+            )
+            conn.execute(
+                insert(dataset_profiles).values(
+                    version_id=version_id,
+                    options_key=options_key,
+                    json_digest=stored.json_digest,
+                    html_digest=stored.html_digest,
+                    created_at=stored.created_at,
                 )
-        except Conflict:
-            return  # the same profile, computed at the same time by another process
+            )
 
     # -- recipes ------------------------------------------------------------------------
 
