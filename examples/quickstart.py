@@ -1,8 +1,13 @@
-"""ModelCycle quickstart: track a small hyper-parameter sweep of a real model.
+"""ModelCycle quickstart: from a raw CSV to a tracked sweep of a real model.
 
 Run with ``make demo`` (or ``python examples/quickstart.py``). It writes to the store named by
 ``MODELCYCLE_URI``, by default the folder ``.modelcycle`` here, and ends by telling you the
-commands that show what it logged.
+commands that show what it did:
+
+1. a CSV export (with the gaps and duplicates real exports have) becomes a dataset version;
+2. the version is profiled (an HTML report) and validated against declared rules;
+3. a cleaning recipe makes a new version, which passes; a stratified split makes train/test;
+4. a gradient-boosting sweep trains on the train part, each run recording its inputs.
 """
 
 from __future__ import annotations
@@ -10,22 +15,78 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
 
 import modelcycle as mc
 
+TARGET = "malignant"
+RULES = """
+- schema: {columns: [mean radius, mean texture, mean perimeter, mean area, mean smoothness,
+    mean compactness, mean concavity, mean concave points, mean symmetry,
+    mean fractal dimension, radius error, texture error, perimeter error, area error,
+    smoothness error, compactness error, concavity error, concave points error,
+    symmetry error, fractal dimension error, worst radius, worst texture, worst perimeter,
+    worst area, worst smoothness, worst compactness, worst concavity, worst concave points,
+    worst symmetry, worst fractal dimension, malignant]}
+- row_count: {min: 400}
+- not_null: {column: mean radius}
+- not_null: {column: mean texture}
+- range: {column: mean radius, min: 0, max: 50}
+- allowed_values: {column: malignant, values: [0, 1]}
+"""
+RECIPE = """
+- drop_duplicates: {}
+- impute: {columns: [mean radius, mean texture], strategy: median}
+"""
 
-def train_one(learning_rate: float, n_estimators: int, plots: Path) -> tuple[str, float]:
+
+def raw_export(folder: Path) -> Path:
+    """The breast cancer data as a CSV export with a few gaps and duplicated rows."""
+    data = load_breast_cancer(as_frame=True)
+    frame = data.data.copy()
+    frame[TARGET] = 1 - data.target  # sklearn's 0 means malignant
+    rng = np.random.default_rng(0)
+    for column in ("mean radius", "mean texture"):
+        frame.loc[rng.choice(len(frame), 12, replace=False), column] = np.nan
+    frame = pd.concat([frame, frame.iloc[:5]], ignore_index=True)
+    path = folder / "breast_cancer_export.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def prepare_data(folder: Path, reports: Path) -> dict[str, mc.DatasetVersion]:
+    """Register, profile, validate, clean and split the data; returns the split parts."""
+    raw = mc.data.register("breast-cancer", raw_export(folder), description="raw export")
+    print(f"Registered {raw.ref}: {raw.num_rows} rows x {raw.num_columns} columns")
+    profile = mc.data.profile(raw)
+    profile.to_html(reports / "raw_profile.html")
+    print(f"  profile: {len(profile.warnings)} warnings, report {reports / 'raw_profile.html'}")
+    mc.data.set_rules("breast-cancer", RULES)
+    report = mc.data.validate(raw)
+    print(f"  validation: {len(report.failed)} of {len(report.results)} rules failed")
+    clean = mc.data.clean(raw, RECIPE, name="breast-cancer", save_as="fill-gaps")
+    passed = mc.data.validate(clean).passed
+    print(f"Cleaned into {clean.ref}: {clean.num_rows} rows, validation passed: {passed}")
+    parts = mc.data.split(clean, {"train": 0.75, "test": 0.25}, method="stratified", column=TARGET)
+    print("Split into " + ", ".join(f"{v.ref} ({v.num_rows} rows)" for v in parts.values()))
+    return parts
+
+
+def train_one(
+    learning_rate: float, n_estimators: int, parts: dict[str, mc.DatasetVersion], plots: Path
+) -> tuple[str, float]:
     """Train one model, logging params, a metric per boosting stage and a learning curve."""
-    X, y = load_breast_cancer(return_X_y=True)
-    X_train, X_val, y_train, y_val = train_test_split(
-        X, y, test_size=0.25, random_state=0, stratify=y
-    )
+    train, test = parts["train"].load(), parts["test"].load()
+    X_train, y_train = train.drop(columns=TARGET), train[TARGET]
+    X_val, y_val = test.drop(columns=TARGET), test[TARGET]
     with mc.start_run(name=f"gbm-lr{learning_rate}") as run:
+        mc.log_input(parts["train"], role="train")
+        mc.log_input(parts["test"], role="validation")
         mc.log_params(
             {
                 "model": "GradientBoostingClassifier",
@@ -77,11 +138,15 @@ def main() -> None:
         goal=0.985,
         description="Quickstart: gradient boosting on the breast cancer data set",
     )
-    with tempfile.TemporaryDirectory() as folder, mc.start_run(name="sweep") as sweep:
-        results = [train_one(rate, 100, Path(folder)) for rate in (0.05, 0.1, 0.3)]
-        best_id, best_auc = max(results, key=lambda item: item[1])
-        mc.log_metric("best_val_roc_auc", best_auc)
-        mc.set_tag("best_run", best_id)
+    reports = Path(".modelcycle-reports")
+    reports.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        parts = prepare_data(Path(folder), reports)
+        with mc.start_run(name="sweep") as sweep:
+            results = [train_one(rate, 100, parts, Path(folder)) for rate in (0.05, 0.1, 0.3)]
+            best_id, best_auc = max(results, key=lambda item: item[1])
+            mc.log_metric("best_val_roc_auc", best_auc)
+            mc.set_tag("best_run", best_id)
     best = mc.search_runs(
         filter="params.model = 'GradientBoostingClassifier'",
         order_by=["metrics.val_roc_auc DESC"],
@@ -107,6 +172,9 @@ def main() -> None:
     print(f"  modelcycle runs compare {' '.join(run_id for run_id, _ in results)}")
     print("  modelcycle runs list --project breast-cancer --order-by 'metrics.val_roc_auc DESC'")
     print(f"  the learning curve: modelcycle runs show {best_id} lists its artifact")
+    print("  modelcycle data list --project breast-cancer")
+    print("  modelcycle data show breast-cancer@2 --project breast-cancer")
+    print("  modelcycle data profile breast-cancer@1 --project breast-cancer --open")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def clean(
     """
     applied = recipe.apply(frame_of(versions, version))
     spec = recipe.to_dict()
-    recorded: dict[str, Any] = {"spec": spec, "fitted": applied.fitted_dict()}
+    recorded: dict[str, Any] = {"spec": spec, "fitted": applied.fitted.to_dict()}
     if recipe_name is not None:
         check_name(recipe_name, "recipe name")
         project_id = versions.project_id(version.project, create=False)
