@@ -42,7 +42,9 @@ _EXTENSIONS = {
     ".pq": "parquet",
 }
 _GLOB = re.compile(r"[*?\[]")
-_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (\S+): invalid value (.*)")
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\S+): invalid value (.*)"
+)
 
 
 def open_files(text: str, options: SourceOptions) -> SourceStream:
@@ -254,7 +256,8 @@ def _csv_reader(
         return "error"
 
     delimiter = options.delimiter or ("\t" if file_format == "tsv" else ",")
-    column_types = dict(zip(schema.names, schema.types, strict=True)) if schema else {}
+    # A column that was empty so far (null type) says nothing: let this file tell its type.
+    column_types = {f.name: f.type for f in schema or [] if not pa.types.is_null(f.type)}
     column_types.update(dtypes)
     convert: dict[str, Any] = {"column_types": column_types, "strings_can_be_null": True}
     if options.null_values is not None:
@@ -276,8 +279,21 @@ def _csv_reader(
             convert_options=pacsv.ConvertOptions(**convert),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise _csv_error(exc, invalid, None, shown, options) from None
+        raise _csv_error(exc, invalid, schema, shown, options) from None
+    _check_text(reader.schema, dtypes, shown, options)
     return _CsvBatches(reader, invalid, shown, options)
+
+
+def _check_text(
+    schema: pa.Schema, dtypes: dict[str, pa.DataType], shown: str, options: SourceOptions
+) -> None:
+    """Refuse columns read as raw bytes: their text is not in the encoding that was given."""
+    binary = [f.name for f in schema if pa.types.is_binary(f.type) and f.name not in dtypes]
+    if binary:
+        raise InvalidInput(
+            f"{shown} is not valid {options.encoding} text (in column "
+            f"{', '.join(map(repr, binary[:5]))}); pass its encoding (e.g. latin-1)"
+        )
 
 
 class _CsvBatches:
@@ -314,14 +330,27 @@ def _csv_error(
             f"{shown} is not valid {options.encoding} text; pass its encoding (e.g. latin-1)"
         )
     match = _CONVERSION.search(str(exc))
-    if match and schema is not None:
-        column = schema.names[int(match.group(1))]
-        return InvalidInput(
-            f"{shown}: column {column!r} holds {match.group(3)}, which is not {match.group(2)} "
-            f"(the type was inferred from the first rows); pass dtypes={{{column!r}: 'string'}} "
-            f"or the type it should have"
-        )
+    if match:
+        return _conversion_error(match, schema, shown)
     return InvalidInput(f"{shown} is not readable as CSV: {exc}")
+
+
+def _conversion_error(match: re.Match[str], schema: pa.Schema | None, shown: str) -> InvalidInput:
+    index, line, dtype, value = match.groups()
+    known = schema is not None and int(index) < len(schema)
+    column = schema.names[int(index)] if schema is not None and known else f"#{int(index) + 1}"
+    where = f"{shown}: line {line}" if line else shown
+    if dtype == "null":
+        return InvalidInput(
+            f"{where}: column {column!r} holds {value}, but it was empty in all the rows "
+            f"before, so its type could not be inferred; pass dtypes={{{column!r}: 'string'}} "
+            "or the type it should have"
+        )
+    return InvalidInput(
+        f"{where}: column {column!r} holds {value}, which is not {dtype} (the type was "
+        f"inferred from the first rows); pass dtypes={{{column!r}: 'string'}} or the type "
+        "it should have"
+    )
 
 
 def _json_reader(stream: Any, options: SourceOptions, schema: pa.Schema | None, shown: str) -> Any:

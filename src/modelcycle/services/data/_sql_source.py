@@ -120,8 +120,20 @@ def _flush(
 
 def _array(name: str, values: Sequence[Any], dtype: pa.DataType | None) -> pa.Array:
     try:
-        return pa.array(values, type=dtype, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        try:
+            return pa.array(values, type=dtype, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            if dtype is None:
+                raise
+            # The driver's values are of another type (ints for a string column): convert.
+            return pa.array(values, from_pandas=True).cast(dtype)
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        TypeError,
+        OverflowError,
+    ) as exc:
         want = f"as {dtype}" if dtype is not None else "in one type"
         raise InvalidInput(
             f"column {name!r} cannot be read {want}: {exc}; pass dtypes={{{name!r}: 'string'}} "

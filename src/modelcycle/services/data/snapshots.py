@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from modelcycle.core.entities.dataset import ColumnSchema, DatasetSchema
 from modelcycle.core.errors import InvalidInput
-from modelcycle.services.data._arrow_types import canonical_schema, column_kind
+from modelcycle.services.data._arrow_types import canonical_schema, canonical_type, column_kind
 
 if TYPE_CHECKING:
     import os
@@ -124,33 +124,41 @@ def write_snapshot(
 ) -> Snapshot:
     """Write ``batches`` to a Parquet file at ``path`` and summarise them.
 
-    The first batch fixes the schema (with canonical types); every later batch is cast to it.
+    The first batch fixes the column names and types (canonical forms); every later batch is
+    cast to them. A column that is all null in the first batch takes its type from the first
+    batch with a value in it, as long as that comes within the first row group.
 
     Raises:
         InvalidInput: a later batch does not fit the first one's schema, or no batch came.
     """
     writer: _Writer | None = None
+    schema: pa.Schema | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = rows = 0
     try:
         for batch in batches:
             if writer is None:
-                schema = canonical_schema(batch.schema)
-                _check_names(schema)
-                writer = _Writer(schema, path)
-            batch = _conform(batch, writer.schema)
+                schema = _settle(schema, batch)
+            else:
+                batch = _conform(batch, writer.schema)
             pending.append(batch)
             pending_rows += batch.num_rows
             rows += batch.num_rows
-            while pending_rows >= ROW_GROUP_ROWS:
+            if writer is None and schema is not None and pending_rows >= ROW_GROUP_ROWS:
+                writer = _Writer(schema, path)
+                pending = [_conform(b, schema) for b in pending]
+            while writer is not None and pending_rows >= ROW_GROUP_ROWS:
                 table = pa.Table.from_batches(pending, schema=writer.schema)
                 writer.emit(table.slice(0, ROW_GROUP_ROWS))
                 rest = table.slice(ROW_GROUP_ROWS)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
             if on_rows is not None:
                 on_rows(rows)
-        if writer is None:
+        if schema is None:
             raise InvalidInput("the source produced no data (not even column names)")
+        if writer is None:
+            writer = _Writer(schema, path)
+            pending = [_conform(b, schema) for b in pending]
         if pending_rows or rows == 0:
             writer.emit(pa.Table.from_batches(pending, schema=writer.schema))
     finally:
@@ -161,6 +169,31 @@ def write_snapshot(
         for field, summary in zip(writer.schema, writer.summaries, strict=True)
     )
     return Snapshot(writer.sink.hash.hexdigest(), DatasetSchema(columns), rows)
+
+
+def _settle(schema: pa.Schema | None, batch: pa.RecordBatch) -> pa.Schema:
+    """The schema so far, with the types of columns that were all null until ``batch``."""
+    if schema is None:
+        settled = canonical_schema(batch.schema)
+        _check_names(settled)
+        return settled
+    if batch.schema.names != schema.names:
+        raise _changed_columns(batch.schema, schema)
+    if not any(pa.types.is_null(t) for t in schema.types):
+        return schema
+    fields = [
+        pa.field(f.name, canonical_type(g.type), nullable=True)
+        if pa.types.is_null(f.type) and not pa.types.is_null(g.type)
+        else f
+        for f, g in zip(schema, batch.schema, strict=True)
+    ]
+    return pa.schema(fields)
+
+
+def _changed_columns(found: pa.Schema, schema: pa.Schema) -> InvalidInput:
+    return InvalidInput(
+        f"the source changed its columns midway: {found.names[:10]} after {schema.names[:10]}"
+    )
 
 
 def _check_names(schema: pa.Schema) -> None:
@@ -177,10 +210,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     if batch.schema.equals(schema, check_metadata=False):
         return batch
     if batch.schema.names != schema.names:
-        raise InvalidInput(
-            f"the source changed its columns midway: {batch.schema.names[:10]} after "
-            f"{schema.names[:10]}"
-        )
+        raise _changed_columns(batch.schema, schema)
     try:
         return batch.replace_schema_metadata(None).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
