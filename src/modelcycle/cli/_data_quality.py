@@ -126,14 +126,12 @@ def profile(
 
 def _print_profile_summary(version: DatasetVersion, result: Any) -> None:
     out = console()
-    data = result.to_dict()
-    overview = data.get("overview", {})
     sample = ""
     if result.is_sampled:
-        sample = f" (a sample of {result.sampled_rows:,} of {result.total_rows:,} rows)"
+        sample = f" (profiled a sample of {result.sampled_rows:,} rows)"
     out.print(
-        f"{version.ref}: {overview.get('num_rows', version.num_rows):,} rows x "
-        f"{overview.get('num_columns', version.num_columns)} columns{sample}"
+        f"{version.ref}: {result.total_rows:,} rows x {result.overview.columns} columns, "
+        f"{result.duplicates.count:,} duplicate rows{sample}"
     )
     if result.warnings:
         table = Table("warning", "column", "message", title="warnings")
