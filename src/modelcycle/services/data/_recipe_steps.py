@@ -45,7 +45,7 @@ class Step(Spec):
         if isinstance(column, str):
             return (column,)
         columns = getattr(self, "columns", None)
-        return tuple(columns) if isinstance(columns, tuple) else ()
+        return tuple(columns) if isinstance(columns, tuple | list) else ()
 
     def describe(self) -> str:
         """One line saying what the step does."""
@@ -86,7 +86,7 @@ def _set(obj: object, name: str, value: object) -> None:
 class DropDuplicates(Step):
     """Drop repeated rows (judged on ``subset`` columns, or all); keep first, last or none."""
 
-    subset: tuple[str, ...] | None = None
+    subset: Sequence[str] | None = None
     keep: Literal["first", "last", "none"] = "first"
     kind = "drop_duplicates"
 
@@ -99,7 +99,7 @@ class DropDuplicates(Step):
     @property
     def columns_used(self) -> tuple[str, ...]:
         """The columns that decide what a duplicate is."""
-        return self.subset or ()
+        return tuple(self.subset or ())
 
     def describe(self) -> str:
         """One line saying what the step does."""
@@ -116,7 +116,7 @@ class DropDuplicates(Step):
 class DropColumns(Step):
     """Remove the named columns."""
 
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     kind = "drop_columns"
 
     def __post_init__(self) -> None:
@@ -135,7 +135,7 @@ class DropColumns(Step):
 class KeepColumns(Step):
     """Keep only the named columns, in the order given."""
 
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     kind = "keep_columns"
 
     def __post_init__(self) -> None:
@@ -224,9 +224,9 @@ class Impute(Step):
     integer column integer; otherwise it becomes float, as in pandas.
     """
 
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     strategy: Literal["constant", "median", "mode", "mean"] = "constant"
-    value: str | int | float | bool | None = None
+    value: str | int | float | bool | dt.date | None = None
     kind = "impute"
 
     def __post_init__(self) -> None:

@@ -80,8 +80,10 @@ def _temporal(value: object, dtype: pl.DataType) -> pl.Expr:
     return pl.lit(moment).cast(dtype) if moment.tzinfo is not None else pl.lit(moment, dtype=dtype)
 
 
-def _bound(value: Bound, name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+def _bound(value: Bound | dt.date, name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     """The column expression and the literal to compare it with."""
+    if isinstance(value, dt.date):  # construction stores ISO text; be lenient all the same
+        value = value.isoformat()
     column = pl.col(name)
     if dtype.is_numeric():
         if isinstance(value, str):

@@ -111,8 +111,8 @@ class Range(Rule):
     """Every present value lies between ``min`` and ``max`` (numbers, text, ISO dates)."""
 
     column: str
-    min: Bound | None = None
-    max: Bound | None = None
+    min: Bound | dt.date | None = None
+    max: Bound | dt.date | None = None
     inclusive: bool = True
     kind = "range"
 
@@ -156,7 +156,7 @@ class AllowedValues(Rule):
     """Every present value is one of ``values``."""
 
     column: str
-    values: tuple[Value, ...]
+    values: Sequence[Value | dt.date]
     kind = "allowed_values"
 
     def __post_init__(self) -> None:
@@ -209,7 +209,7 @@ class Regex(Rule):
 class Unique(Rule):
     """No two rows share a value (or, for several columns, the same combination)."""
 
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     kind = "unique"
 
     def __post_init__(self) -> None:
@@ -218,7 +218,7 @@ class Unique(Rule):
     @property
     def columns_used(self) -> tuple[str, ...]:
         """The columns this rule reads."""
-        return self.columns
+        return tuple(self.columns)
 
     def describe(self) -> str:
         """One line saying what the rule expects."""
@@ -263,7 +263,7 @@ class RowCount(Rule):
 class SchemaContract(Rule):
     """The data has exactly these columns (or at least these, with ``allow_extra``)."""
 
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     allow_extra: bool = False
     kind = "schema"
 
@@ -274,7 +274,7 @@ class SchemaContract(Rule):
     @property
     def columns_used(self) -> tuple[str, ...]:
         """The columns this rule names."""
-        return self.columns
+        return tuple(self.columns)
 
     def describe(self) -> str:
         """One line saying what the rule expects."""

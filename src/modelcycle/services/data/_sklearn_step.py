@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -209,7 +209,7 @@ class SklearnTransform(Step):
     """
 
     transformer: Any
-    columns: tuple[str, ...]
+    columns: Sequence[str]
     output_prefix: str | None = None
     kind = "sklearn"
 
