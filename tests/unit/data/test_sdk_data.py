@@ -58,6 +58,7 @@ def test_rules_are_kept_in_revisions_and_results_are_stored() -> None:
     assert strict.results[0].failing_count == 12
     assert len(strict.results[0].examples) == 12
     stored = session.get_session().data.metadata.datasets.latest_validation(version.id)
+    assert stored is not None
     assert stored["passed"] is False
     assert stored["results"][0]["failing_count"] == 12
 
