@@ -21,7 +21,8 @@ bench-tracking:
 	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true \
 		$(BENCH_PROJECT_PYTHON) benchmarks/tracking.py --mlflow-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 
-# Data profile: ydata-profiling (the anchor) in its own venv, .bench-venv-data; it wants pandas < 3.
+# Data profile: ydata-profiling (the anchor) in its own venv, .bench-venv-data; it wants pandas < 3
+# and imports pkg_resources, which setuptools 81 dropped.
 #     make bench-setup-data   ydata-profiling 4.18 in .bench-venv-data
 #     make bench-data         profile engine vs ydata-profiling; BENCH_DATA_ARGS="--quick"
 BENCH_DATA_VENV ?= .bench-venv-data
@@ -31,8 +32,8 @@ BENCH_DATA_ARGS ?=
 
 bench-setup-data:
 	$(PYTHON) -m venv $(BENCH_DATA_VENV)
-	$(BENCH_DATA_VENV)/bin/python -m pip install --upgrade pip setuptools
-	$(BENCH_DATA_VENV)/bin/python -m pip install 'ydata-profiling==4.18.*' 'pandas<3' pyarrow
+	$(BENCH_DATA_VENV)/bin/python -m pip install --upgrade pip
+	$(BENCH_DATA_VENV)/bin/python -m pip install 'ydata-profiling==4.18.*' 'pandas<3' pyarrow 'setuptools<81'
 
 bench-data:
 	@test -x $(BENCH_DATA_VENV)/bin/python || { echo "no $(BENCH_DATA_VENV): run make bench-setup-data first"; exit 1; }

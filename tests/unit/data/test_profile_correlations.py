@@ -113,3 +113,21 @@ def test_infinite_values_are_left_out_of_pairs() -> None:
     kept = np.array([[1, 1], [2, 2.5], [4, 4], [5, 6]])
     assert corr.pearson.get("x", "y") == pytest.approx(np.corrcoef(kept.T)[0, 1])
     assert corr.spearman.get("x", "y") == pytest.approx(1.0)
+
+
+def test_tall_frames_correlate_on_a_stated_seeded_sample() -> None:
+    rng = np.random.default_rng(8)
+    n = 250_000
+    a = rng.normal(size=n)
+    frame = pl.DataFrame({"a": a, "b": a + rng.normal(size=n), "g": rng.choice(["x", "y"], n)})
+    prof = compute_profile(frame, seed=1)
+    corr = prof.correlations
+    assert corr is not None
+    assert corr.pearson is not None
+    assert prof.sampled_rows == n
+    assert corr.rows == 200_000
+    assert corr.pearson.get("a", "b") == pytest.approx(np.corrcoef(a, frame["b"])[0, 1], abs=0.01)
+    assert compute_profile(frame, seed=1).correlations == corr
+    assert "Computed on 200,000 rows (a seeded random sample of the 250,000 profiled)" in (
+        prof.to_html()
+    )

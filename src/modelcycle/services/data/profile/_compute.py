@@ -60,8 +60,8 @@ def compute_profile(
     total = frame.height
     if max_rows is not None and total > max_rows:
         frame = frame.sample(n=max_rows, seed=seed)
-    kinds = infer_kinds(frame)
-    columns = column_profiles(frame, kinds, target)
+    kinds, distinct = infer_kinds(frame)
+    columns = column_profiles(frame, kinds, target, distinct)
     assoc = compute_correlations(frame, columns, seed=seed) if correlations else None
     dups = compute_duplicates(frame)
     missing_cells = sum(c.missing for c in columns.values())

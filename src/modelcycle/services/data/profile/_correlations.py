@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from modelcycle.services.data.profile._model import ColumnProfile
 
-CORRELATION_MAX_ROWS = 1_000_000
+CORRELATION_MAX_ROWS = 200_000
 CRAMERS_MAX_LEVELS = 50
 
 
@@ -36,8 +36,6 @@ def correlations(
     frame: pl.DataFrame, profiles: Mapping[str, ColumnProfile], *, seed: int
 ) -> Correlations:
     """Every association matrix of ``frame`` (on at most ``CORRELATION_MAX_ROWS`` rows)."""
-    if frame.height > CORRELATION_MAX_ROWS:
-        frame = frame.sample(n=CORRELATION_MAX_ROWS, seed=seed)
     numeric = [
         p.name for p in profiles.values() if p.kind is ColumnKind.NUMERIC and p.distinct >= 2
     ]
@@ -47,6 +45,9 @@ def correlations(
         if p.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
         and 2 <= p.distinct <= CRAMERS_MAX_LEVELS
     ]
+    if frame.height > CORRELATION_MAX_ROWS:
+        # only the columns that take part are sampled, not the whole frame
+        frame = frame.select([*numeric, *categorical]).sample(n=CORRELATION_MAX_ROWS, seed=seed)
     complete = {n for n in numeric if profiles[n].missing == 0 and _all_finite(profiles[n])}
     return Correlations(
         rows=frame.height,

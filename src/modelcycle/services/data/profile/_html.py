@@ -59,7 +59,11 @@ def fmt(value: Any) -> str:
 
 def pct(value: float | None) -> str:
     """A share as a percentage with one decimal."""
-    return NONE_MARK if value is None else f"{value:.1%}"
+    if value is None:
+        return NONE_MARK
+    if 0 < value < 0.001:
+        return "< 0.1%"
+    return f"{value:.1%}"
 
 
 def script_json(data: Any) -> str:

@@ -44,10 +44,15 @@ def kind_of_dtype(dtype: pl.DataType) -> ColumnKind | None:
     return ColumnKind.OTHER
 
 
-def infer_kinds(frame: pl.DataFrame) -> dict[str, ColumnKind]:
-    """The kind of every column of ``frame``, in column order (one pass over string columns)."""
+def infer_kinds(frame: pl.DataFrame) -> tuple[dict[str, ColumnKind], dict[str, int]]:
+    """The kind of every column of ``frame`` in column order, and the distinct counts made.
+
+    One pass over the string columns; their distinct counts (present values) are returned so
+    that the statistics need not count them again.
+    """
     kinds: dict[str, ColumnKind | None] = {n: kind_of_dtype(t) for n, t in frame.schema.items()}
     strings = [n for n, k in kinds.items() if k is None]
+    distinct: dict[str, int] = {}
     if strings:
         row = frame.select(
             [pl.col(n).str.len_chars().mean().alias(f"len:{n}") for n in strings]
@@ -55,8 +60,9 @@ def infer_kinds(frame: pl.DataFrame) -> dict[str, ColumnKind]:
             + [pl.col(n).count().alias(f"count:{n}") for n in strings]
         ).row(0, named=True)
         for n in strings:
-            kinds[n] = string_kind(row[f"len:{n}"], row[f"distinct:{n}"], row[f"count:{n}"])
-    return {n: k if k is not None else ColumnKind.CATEGORICAL for n, k in kinds.items()}
+            distinct[n] = int(row[f"distinct:{n}"])
+            kinds[n] = string_kind(row[f"len:{n}"], distinct[n], row[f"count:{n}"])
+    return {n: k or ColumnKind.CATEGORICAL for n, k in kinds.items()}, distinct
 
 
 def string_kind(mean_length: float | None, distinct: int, count: int) -> ColumnKind:

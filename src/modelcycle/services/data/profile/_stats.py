@@ -37,9 +37,14 @@ QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 _COUNTED_KINDS = (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN, ColumnKind.TEXT)
 
 
-def _common_exprs(name: str, dtype: pl.DataType) -> list[pl.Expr]:
+def _common_exprs(name: str, dtype: pl.DataType, known: Mapping[str, int]) -> list[pl.Expr]:
     col = present(name, dtype)
-    distinct = pl.lit(0) if dtype == pl.Object else col.drop_nulls().n_unique()
+    if name in known:
+        distinct = pl.lit(known[name])
+    elif dtype == pl.Object:
+        distinct = pl.lit(0)
+    else:
+        distinct = col.drop_nulls().n_unique()
     return [col.null_count().alias(f"missing:{name}"), distinct.alias(f"distinct:{name}")]
 
 
@@ -58,9 +63,8 @@ def _numeric_exprs(name: str, dtype: pl.DataType) -> list[pl.Expr]:
         x.skew(bias=False).alias(f"skewness:{name}"),
         x.kurtosis(bias=False).alias(f"kurtosis:{name}"),
     ]
-    exprs += [
-        x.quantile(q, interpolation="linear").alias(f"{key}:{name}") for key, q in QUANTILES.items()
-    ]
+    # one call for every quantile: polars selects them from one sorted copy
+    exprs.append(x.quantile(list(QUANTILES.values()), interpolation="linear").alias(f"q:{name}"))
     return exprs
 
 
@@ -85,13 +89,15 @@ def _text_exprs(name: str) -> list[pl.Expr]:
 
 
 def aggregate_exprs(
-    schema: Mapping[str, pl.DataType], kinds: Mapping[str, ColumnKind]
+    schema: Mapping[str, pl.DataType],
+    kinds: Mapping[str, ColumnKind],
+    known_distinct: Mapping[str, int],
 ) -> list[pl.Expr]:
-    """Every aggregate of pass 1, each aliased ``stat:column``."""
+    """Every aggregate of pass 1, each aliased ``stat:column``; known distinct counts reused."""
     exprs: list[pl.Expr] = []
     for name, kind in kinds.items():
         dtype = schema[name]
-        exprs += _common_exprs(name, dtype)
+        exprs += _common_exprs(name, dtype, known_distinct)
         if kind is ColumnKind.NUMERIC:
             exprs += _numeric_exprs(name, dtype)
         elif kind is ColumnKind.DATETIME:
@@ -125,13 +131,17 @@ def top_values(
 
 
 def column_profiles(
-    frame: pl.DataFrame, kinds: Mapping[str, ColumnKind], target: str | None
+    frame: pl.DataFrame,
+    kinds: Mapping[str, ColumnKind],
+    target: str | None,
+    known_distinct: Mapping[str, int] | None = None,
 ) -> dict[str, ColumnProfile]:
-    """The profile of every column of ``frame``."""
+    """The profile of every column of ``frame`` (``known_distinct``: counts already made)."""
     if not kinds:
         return {}
     schema = frame.schema
-    row = frame.lazy().select(aggregate_exprs(schema, kinds)).collect().row(0, named=True)
+    exprs = aggregate_exprs(schema, kinds, known_distinct or {})
+    row = frame.lazy().select(exprs).collect().row(0, named=True)
     hists = histograms(frame, kinds, row)
     limits = {n: TOP_VALUES for n, k in kinds.items() if k in _COUNTED_KINDS}
     if target is not None:
@@ -162,7 +172,8 @@ def column_profiles(
 
 
 def _numeric(name: str, row: Mapping[str, Any], hists: Mapping[str, Any]) -> NumericStats:
-    quantiles = {key: finite(row[f"{key}:{name}"]) for key in QUANTILES}
+    values = row[f"q:{name}"] or [None] * len(QUANTILES)
+    quantiles = {key: finite(v) for key, v in zip(QUANTILES, values, strict=True)}
     return NumericStats(
         min=finite(row[f"min:{name}"]),
         max=finite(row[f"max:{name}"]),
