@@ -48,3 +48,41 @@ def test_tracking_on_postgresql_with_artifacts_on_s3(
         assert [r.id for r in found] == [run.id]
     finally:
         session.configure()
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_data_stage_on_postgresql_with_a_lake_on_s3(postgres_url: str, s3_url: str) -> None:
+    import boto3
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelcycle.store.filesystems import s3_endpoint
+
+    bucket = s3_url.removeprefix("s3://").split("/", 1)[0]
+    client = boto3.client("s3", endpoint_url=s3_endpoint())
+    for month, rows in (("2026-01", 40), ("2026-02", 60)):
+        table = pa.table(
+            {"amount": [float(i) for i in range(rows)], "shop": ["a", "b"] * (rows // 2)}
+        )
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        key = f"lake/sales/month={month}/part-0.parquet"
+        client.put_object(Bucket=bucket, Key=key, Body=sink.getvalue().to_pybytes())
+    mc.configure(uri=postgres_url, artifacts=s3_url)
+    try:
+        mc.set_project("team")
+        version = mc.data.register("sales", f"s3://{bucket}/lake/sales")
+        assert version.num_rows == 100
+        assert version.lineage.source["partitions"] == ["month"]
+        frame = version.load()
+        assert isinstance(frame, pd.DataFrame)
+        assert sorted(frame["month"].astype(str).unique()) == ["2026-01", "2026-02"]
+        parts = mc.data.split(version, {"train": 0.8, "test": 0.2}, method="group", column="month")
+        assert sorted(v.num_rows for v in parts.values()) == [40, 60]
+        mc.data.set_rules("sales", "- range: {column: amount, min: 0, max: 50}\n")
+        report = mc.data.validate(version)
+        assert report.results[0].failing_count == 9  # 51..59, in the 60-row month only
+    finally:
+        session.configure()
