@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from modelcycle.core.errors import InvalidInput
-from modelcycle.services.data.profile import ColumnKind, compute_profile
+from modelcycle.services.data.profile import ColumnKind, Profile, compute_profile
 
 
 @pytest.fixture
@@ -262,3 +262,58 @@ def test_bad_arguments_are_invalid_input(kwargs: dict[str, object], match: str) 
 def test_a_pandas_frame_is_refused_with_the_fix() -> None:
     with pytest.raises(InvalidInput, match=r"polars.from_pandas"):
         compute_profile(pd.DataFrame({"a": [1]}))  # type: ignore[arg-type]
+
+
+def test_wide_integer_range_gets_bins_of_whole_integers() -> None:
+    values = np.random.default_rng(9).integers(18, 90, 5_000)
+    col = compute_profile(pl.DataFrame({"age": values})).columns["age"]
+    assert col.numeric is not None
+    hist = col.numeric.histogram
+    assert hist is not None
+    lo, hi = values.min(), values.max()
+    width = int(np.ceil((hi - lo + 1) / 30))
+    edges = np.arange(lo - 0.5, hi + 0.5 + width, width)[: len(hist.counts) + 1]
+    assert np.allclose(hist.edges, edges)
+    assert edges[-1] >= hi + 0.5
+    assert list(hist.counts) == np.histogram(values, bins=edges)[0].tolist()
+
+
+def test_every_other_dtype_is_profiled_without_error() -> None:
+    from decimal import Decimal
+
+    frame = pl.DataFrame(
+        {
+            "dec": pl.Series([Decimal("1.50"), Decimal("2.25"), None], dtype=pl.Decimal(10, 2)),
+            "cat": pl.Series(["a", "b", "a"], dtype=pl.Categorical),
+            "enum": pl.Series(["lo", "hi", "lo"], dtype=pl.Enum(["lo", "hi"])),
+            "time": [dt.time(1, 2), dt.time(3, 4), None],
+            "span": [dt.timedelta(seconds=5), None, dt.timedelta(minutes=1)],
+            "items": [[1, 2], [3], None],
+            "pair": [{"k": 1}, {"k": 2}, {"k": 1}],
+            "raw": [b"x", b"y", None],
+            "small": pl.Series([1, 2, 3], dtype=pl.UInt8),
+        }
+    )
+    prof = compute_profile(frame, target="enum")
+    kinds = {n: c.kind for n, c in prof.columns.items()}
+    assert kinds == {
+        "dec": ColumnKind.NUMERIC,
+        "cat": ColumnKind.CATEGORICAL,
+        "enum": ColumnKind.CATEGORICAL,
+        "time": ColumnKind.OTHER,
+        "span": ColumnKind.OTHER,
+        "items": ColumnKind.OTHER,
+        "pair": ColumnKind.OTHER,
+        "raw": ColumnKind.OTHER,
+        "small": ColumnKind.NUMERIC,
+    }
+    dec = prof.columns["dec"].numeric
+    assert dec is not None
+    assert dec.mean == pytest.approx(1.875)
+    assert [(v.value, v.count) for v in prof.columns["cat"].top_values] == [("a", 2), ("b", 1)]
+    assert prof.columns["items"].missing == 1
+    assert prof.columns["pair"].distinct == 2
+    assert prof.correlations is not None
+    assert prof.correlations.cramers_v is not None
+    assert Profile.from_dict(prof.to_dict()) == prof
+    assert "<html" in prof.to_html()

@@ -3,11 +3,13 @@
 Each value gets a bin index ``floor((x - min) * bins / (max - min))`` (the last bin also
 takes the maximum), as numpy's ``histogram`` does for equal bins; the indices are counted
 with ``hist`` over half-integer edges, so polars' own edge rule never matters. Integer
-columns spanning at most ``HISTOGRAM_BINS`` values get one bin per integer.
+columns get bins of a whole number of integers (one per integer when they span at most
+``HISTOGRAM_BINS`` values).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +34,12 @@ class _Bins:
 
 def bins_for(lo: float, hi: float, *, integer: bool) -> _Bins:
     """The bin layout of a column whose finite values span ``[lo, hi]``."""
-    if integer and hi - lo + 1 <= HISTOGRAM_BINS:
-        n = int(hi - lo) + 1
-        return _Bins(lo - 0.5, hi + 0.5, n, tuple(lo - 0.5 + i for i in range(n + 1)))
+    if integer:
+        # whole-number bins, so no bin holds one more integer than its neighbour
+        width = math.ceil((hi - lo + 1) / HISTOGRAM_BINS)
+        n = math.ceil((hi - lo + 1) / width)
+        start = lo - 0.5
+        return _Bins(start, start + n * width, n, tuple(start + i * width for i in range(n + 1)))
     if hi == lo:
         return _Bins(lo, hi, 1, (lo, hi))
     width = (hi - lo) / HISTOGRAM_BINS

@@ -32,6 +32,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = fmt
     env.filters["pct"] = pct
+    env.filters["size"] = size
     return env
 
 
@@ -66,6 +67,16 @@ def pct(value: float | None) -> str:
     return f"{value:.1%}"
 
 
+def size(n: int) -> str:
+    """A byte count in binary units."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TiB"  # pragma: no cover - the loop always returns
+
+
 def script_json(data: Any) -> str:
     """JSON safe to embed in a ``<script>`` element: no ``<`` can close it."""
     import orjson
@@ -90,7 +101,7 @@ def column_rows(c: ColumnProfile) -> list[tuple[str, str]]:
         ("Present", fmt(c.count)),
         ("Missing", f"{fmt(c.missing)} ({pct(c.missing_share)})"),
         ("Distinct", f"{fmt(c.distinct)} ({pct(c.distinct_share)})"),
-        ("Memory", f"{fmt(c.memory_bytes)} B"),
+        ("Memory", size(c.memory_bytes)),
     ]
     if c.numeric is not None:
         n = c.numeric
