@@ -346,17 +346,33 @@ class Cast(Step):
         """One line saying what the step does."""
         return f"cast {self.column!r} to {self.dtype}"
 
+    def _convert(self, source: pl.DataType, target: pl.DataType, *, strict: bool) -> pl.Expr:
+        column = pl.col(self.column)
+        if source == pl.String and target == pl.Date:
+            return column.str.to_date(strict=strict)
+        if source == pl.String and isinstance(target, pl.Datetime):
+            return column.str.to_datetime(time_unit=target.time_unit, strict=strict)
+        return column.cast(target, strict=strict)
+
     def transform(self, frame: pl.DataFrame, state: State) -> pl.DataFrame:
         """Apply the step."""
-        target = cast_target(self.dtype)
-        column = pl.col(self.column)
+        source, target = frame.schema[self.column], cast_target(self.dtype)
         try:
-            return frame.with_columns(column.cast(target, strict=True))
-        except pl.exceptions.PolarsError:
-            lost = column.is_not_null() & column.cast(target, strict=False).is_null()
-            bad = frame.filter(lost).get_column(self.column)
+            return frame.with_columns(self._convert(source, target, strict=True))
+        except pl.exceptions.PolarsError as exc:
+            try:
+                lost = (
+                    pl.col(self.column).is_not_null()
+                    & self._convert(source, target, strict=False).is_null()
+                )
+                bad = frame.filter(lost).get_column(self.column)
+            except pl.exceptions.PolarsError:
+                raise InvalidInput(
+                    f"cannot cast {self.column!r} ({source}) to {target}: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from None
             raise InvalidInput(
-                f"{bad.len()} value(s) of {self.column!r} ({frame.schema[self.column]}) do not "
+                f"{bad.len()} value(s) of {self.column!r} ({source}) do not "
                 f"convert to {target}, e.g. {bad.head(5).to_list()!r}"
             ) from None
 

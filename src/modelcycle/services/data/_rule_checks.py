@@ -109,7 +109,7 @@ def _range_mask(rule: Range, dtype: pl.DataType) -> pl.Expr:
     return broken
 
 
-def _values_series(values: Sequence[Value], name: str, dtype: pl.DataType) -> pl.Series:
+def _values_series(values: Sequence[Value | dt.date], name: str, dtype: pl.DataType) -> pl.Series:
     if any(isinstance(value, bool) for value in values) and dtype != pl.Boolean:
         raise _Mismatch(
             f"values include true/false but column {name!r} is {dtype}; in YAML, quote words "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -92,9 +93,16 @@ def _plain_param(name: str, value: object) -> Any:
     )
 
 
+def _defaults(cls: type) -> dict[str, Any]:
+    try:
+        return dict(cls().get_params(deep=False))
+    except TypeError:  # a class with required parameters has no defaults to leave out
+        return {}
+
+
 def plain_params(transformer: Any) -> dict[str, Any]:
     """The parameters that differ from the class defaults, JSON-safe."""
-    defaults = type(transformer)().get_params(deep=False)
+    defaults = _defaults(type(transformer))
     return {
         name: _plain_param(name, value)
         for name, value in transformer.get_params(deep=False).items()
@@ -110,11 +118,12 @@ def build_transformer(cls: type, params: object) -> Any:
     """An instance of an allowed class with stored parameters (lists back to tuples)."""
     if not isinstance(params, Mapping):
         raise InvalidInput(f"field 'params' must be a mapping, got {params!r}")
-    defaults = cls().get_params(deep=False)
-    unknown = sorted(set(params) - set(defaults))
+    defaults = _defaults(cls)
+    valid = set(defaults) or set(inspect.signature(cls).parameters)
+    unknown = sorted(set(params) - valid)
     if unknown:
         raise InvalidInput(
-            f"{cls.__name__} has no parameter {unknown[0]!r}; valid: {', '.join(sorted(defaults))}"
+            f"{cls.__name__} has no parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}"
         )
     restored = {
         name: tuple(value)
@@ -202,10 +211,10 @@ class SklearnTransform(Step):
     """Fit a scikit-learn transformer on ``columns`` and put its output in the frame.
 
     Without ``output_prefix`` the output replaces the input columns, where the first of them
-    stood, named by ``get_feature_names_out`` (so a scaler keeps the names, a one-hot encoder
-    writes ``color_red``…). With ``output_prefix`` the inputs stay and the output columns are
-    added at the end as ``<prefix><name>``. Sparse output is made dense. The transformer given
-    is never fitted itself: each application fits a clone.
+    stood, named by ``get_feature_names_out`` (so a scaler keeps the names and places, a
+    one-hot encoder writes ``color_red``…). With ``output_prefix`` the inputs stay and the
+    output columns are added at the end as ``<prefix><name>``. Sparse output is made dense.
+    The transformer given is never fitted itself: each application fits a clone.
     """
 
     transformer: Any
@@ -339,7 +348,9 @@ class SklearnTransform(Step):
         ]
         if self.output_prefix:
             return frame.with_columns(added)
-        at = frame.columns.index(self.columns[0])
+        if sorted(names) == sorted(self.columns):  # same columns: each stays where it was
+            return kept.with_columns(added).select(frame.columns)
+        at = min(frame.columns.index(name) for name in self.columns)
         before = [name for name in frame.columns[:at] if name not in self.columns]
         after = [name for name in frame.columns[at:] if name not in self.columns]
         return kept.with_columns(added).select([*before, *names, *after])
