@@ -36,10 +36,10 @@ def bins_for(lo: float, hi: float, *, integer: bool) -> _Bins:
     """The bin layout of a column whose finite values span ``[lo, hi]``."""
     if integer:
         # whole-number bins, so no bin holds one more integer than its neighbour
-        width = math.ceil((hi - lo + 1) / HISTOGRAM_BINS)
-        n = math.ceil((hi - lo + 1) / width)
+        step = math.ceil((hi - lo + 1) / HISTOGRAM_BINS)
+        n = math.ceil((hi - lo + 1) / step)
         start = lo - 0.5
-        return _Bins(start, start + n * width, n, tuple(start + i * width for i in range(n + 1)))
+        return _Bins(start, start + n * step, n, tuple(start + i * step for i in range(n + 1)))
     if hi == lo:
         return _Bins(lo, hi, 1, (lo, hi))
     width = (hi - lo) / HISTOGRAM_BINS
