@@ -292,14 +292,7 @@ def log_batch(
     """
     target = run_id if run_id is not None else _require_active().id
     now = time.time_ns() // 1_000_000
-    points = []
-    for point in metrics:
-        if len(point) not in (3, 4):
-            raise InvalidInput(
-                f"a metric point is (key, value, step) or (key, value, step, timestamp_ms), "
-                f"got {point!r}"
-            )
-        points.append((point[0], point[1], point[2], point[3] if len(point) == 4 else now))
+    points = [point if len(point) == 4 else _stamped(point, now) for point in metrics]
     session = get_session()
     if target in _OPEN_RUNS:
         session.buffer.flush(target)  # keep the order of what this process logged
@@ -309,6 +302,16 @@ def log_batch(
         params=_texts(params),
         tags=_texts(tags),
     )
+
+
+def _stamped(point: Sequence[object], now: int) -> tuple[Any, ...]:
+    """A ``(key, value, step)`` point with the time of the call."""
+    if len(point) != 3:
+        raise InvalidInput(
+            f"a metric point is (key, value, step) or (key, value, step, timestamp_ms), "
+            f"got {point!r}"
+        )
+    return (*point, now)
 
 
 def flush() -> None:

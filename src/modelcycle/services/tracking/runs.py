@@ -26,6 +26,7 @@ from modelcycle.core.entities.run import (
     RunStatus,
 )
 from modelcycle.core.errors import InvalidInput, NotFound
+from modelcycle.core.filters import And, Namespace, Not, Or
 from modelcycle.core.filters import parse_filter as _parse_filter
 from modelcycle.core.filters import parse_order_by as _parse_order_by
 from modelcycle.core.ids import check_id, new_id
@@ -39,8 +40,7 @@ from modelcycle.services.tracking.validation import (
     MAX_PARAM_LENGTH,
     MAX_TAG_LENGTH,
     check_key,
-    check_metric_value,
-    check_step,
+    check_metrics,
     check_text_value,
 )
 from modelcycle.store.metadata import LiveRun, NewRun
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from modelcycle.core.entities.run import MetricTuple
-    from modelcycle.core.filters import OrderKey
+    from modelcycle.core.filters import Expr, Field, OrderKey
     from modelcycle.core.settings import Settings
     from modelcycle.store.artifacts import ArtifactStore
     from modelcycle.store.metadata import SqlMetadataStore
@@ -201,7 +201,7 @@ class LocalTrackingService(TrackingService):
         self._metadata.runs.log_batch(
             run_id,
             params=_check_params(params or {}),
-            metrics=_check_metrics(metrics),
+            metrics=check_metrics(metrics),
             tags=_check_tags(tags or {}),
         )
 
@@ -224,7 +224,7 @@ class LocalTrackingService(TrackingService):
             status,
             now_ms(),
             error,
-            metrics=_check_metrics(metrics),
+            metrics=check_metrics(metrics),
             tags=_check_tags(tags or {}),
         )
 
@@ -327,10 +327,7 @@ class LocalTrackingService(TrackingService):
         project_ids = None
         if projects is not None:
             project_ids = [self._project_id(name) for name in projects]
-        self.reap_dead_runs()
-        found = self._metadata.runs.search(
-            project_ids=project_ids, expr=expr, order_by=keys, limit=limit + 1, offset=offset
-        )
+        found = self._search(project_ids, expr, keys, limit + 1, offset)
         token = _encode_token(offset + limit, fingerprint) if len(found) > limit else None
         return RunPage(tuple(found[:limit]), token)
 
@@ -342,8 +339,10 @@ class LocalTrackingService(TrackingService):
         filter: str | None = None,
     ) -> int:
         project_ids = None if projects is None else [self._project_id(p) for p in projects]
-        self.reap_dead_runs()
-        return self._metadata.runs.count(project_ids=project_ids, expr=parse_filter(filter))
+        expr = parse_filter(filter)
+        if _reads_liveness(expr, ()):
+            self.reap_dead_runs()
+        return self._metadata.runs.count(project_ids=project_ids, expr=expr)
 
     @override
     def get_environment(self, digest: str) -> Environment:
@@ -356,6 +355,41 @@ class LocalTrackingService(TrackingService):
     @override
     def close(self) -> None:
         self._metadata.close()
+
+    def _search(
+        self,
+        project_ids: list[int] | None,
+        expr: Expr | None,
+        keys: tuple[OrderKey, ...],
+        limit: int,
+        offset: int,
+    ) -> list[Run]:
+        """One page, with every run of a dead process reported as killed.
+
+        When the filter and the order do not read what the reaper changes (status, end
+        time), which runs match and in what order does not depend on it: the page is read
+        first and only its running runs are checked, which usually costs nothing. A dead one
+        among them is marked killed and the page read again.
+        """
+        search = self._metadata.runs.search
+        if _reads_liveness(expr, keys):
+            self.reap_dead_runs()
+            return search(
+                project_ids=project_ids, expr=expr, order_by=keys, limit=limit, offset=offset
+            )
+        found = search(
+            project_ids=project_ids, expr=expr, order_by=keys, limit=limit, offset=offset
+        )
+        running = [
+            LiveRun(r.id, r.host, r.pid, r.heartbeat_at)
+            for r in found
+            if r.status is RunStatus.RUNNING
+        ]
+        if running and self._dead(running):
+            found = search(
+                project_ids=project_ids, expr=expr, order_by=keys, limit=limit, offset=offset
+            )
+        return found
 
     # -- liveness -------------------------------------------------------------------------
 
@@ -379,6 +413,31 @@ class LocalTrackingService(TrackingService):
                 dead, "the process running this run stopped without ending it"
             )
         return [run.id for run in dead]
+
+
+# What marking a dead run killed changes, so what a search must not read before reaping.
+_LIVENESS_ATTRIBUTES = frozenset({"status", "end_time"})
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_liveness(expr: Expr | None, keys: tuple[OrderKey, ...]) -> bool:
+    """Whether the filter or the order reads the status or end time of runs."""
+    if any(_is_liveness(key.field) for key in keys):
+        return True
+    pending = [expr] if expr is not None else []
+    while pending:
+        item = pending.pop()
+        if isinstance(item, And | Or):
+            pending.extend(item.items)
+        elif isinstance(item, Not):
+            pending.append(item.item)
+        elif _is_liveness(item.field):
+            return True
+    return False
+
+
+def _is_liveness(field: Field) -> bool:
+    return field.namespace is Namespace.ATTRIBUTES and field.key in _LIVENESS_ATTRIBUTES
 
 
 def _is_text(value: object, limit: int) -> bool:
@@ -416,17 +475,6 @@ def _check_tags(tags: Mapping[str, object]) -> dict[str, str]:
     return {
         check_key(k, "tag"): check_text_value(k, v, "tag", MAX_TAG_LENGTH) for k, v in tags.items()
     }
-
-
-def _check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
-    checked = []
-    keys: set[str] = set()
-    for key, value, step, timestamp in metrics:
-        if key not in keys:
-            check_key(key, "metric")
-            keys.add(key)
-        checked.append((key, check_metric_value(key, value), check_step(key, step), int(timestamp)))
-    return checked
 
 
 def _fingerprint(

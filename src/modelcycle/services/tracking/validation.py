@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import re
 from numbers import Real
+from typing import TYPE_CHECKING
 
 from modelcycle.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from modelcycle.core.entities.run import MetricTuple
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
 MAX_STEP = 2**63 - 1
 _KEY_RE = re.compile(r"[A-Za-z0-9_\-. /:]+")
+# Keys that passed: a training loop logs the same few keys again and again.
+_VALID_KEYS: set[str] = set()
+_MAX_VALID_KEYS = 100_000
 
 
 def check_key(key: str, what: str) -> str:
     """A metric, param or tag key: 1 to 250 of letters, digits, ``_ - . / : space``."""
+    if type(key) is str and key in _VALID_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidInput(f"{what} key must be a string, got {type(key).__name__} {key!r}")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -27,6 +38,10 @@ def check_key(key: str, what: str) -> str:
             f"{what} key {key!r} may hold only letters, digits, '_', '-', '.', '/', ':' and "
             "spaces, and must not start with '/' or contain '..'"
         )
+    if type(key) is str:
+        if len(_VALID_KEYS) >= _MAX_VALID_KEYS:
+            _VALID_KEYS.clear()
+        _VALID_KEYS.add(key)
     return key
 
 
@@ -50,6 +65,32 @@ def check_metric_value(key: str, value: object) -> float:
             f"metric {key!r} must be a real number, got {type(value).__name__} {value!r}"
         )
     return float(value)
+
+
+def check_metrics(metrics: Sequence[MetricTuple]) -> list[MetricTuple]:
+    """Metric points as stored: float values, steps >= 0, integer timestamps.
+
+    Points that already are exactly that (the common case) are passed on as they are.
+    """
+    checked: list[MetricTuple] = []
+    append = checked.append
+    keys: set[str] = set()
+    for point in metrics:
+        key, value, step, timestamp = point
+        if key not in keys:
+            check_key(key, "metric")
+            keys.add(key)
+        if (
+            type(value) is float
+            and type(step) is int
+            and 0 <= step <= MAX_STEP
+            and type(timestamp) is int
+            and type(point) is tuple
+        ):
+            append(point)
+        else:
+            append((key, check_metric_value(key, value), check_step(key, step), int(timestamp)))
+    return checked
 
 
 def check_step(key: str, step: object) -> int:

@@ -1,7 +1,12 @@
-"""Packing metric series into columns: int64 steps, float64 values, int64 timestamps."""
+"""Packing metric series into columns: int64 steps, float64 values, int64 timestamps.
+
+Packed columns are ``bytearray``: SQLite's driver binds one without the adapter lookup it
+makes for every ``bytes``, and both drivers store it as binary.
+"""
 
 from __future__ import annotations
 
+import struct
 import sys
 from array import array
 from typing import TYPE_CHECKING
@@ -10,14 +15,26 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _SWAP = sys.byteorder != "little"  # stored little-endian whatever the machine
+_INT = struct.Struct("<q")
+_FLOAT = struct.Struct("<d")
 
 
-def pack(kind: str, items: Sequence[float] | Sequence[int]) -> bytes:
+def pack(kind: str, items: Sequence[float] | Sequence[int]) -> bytearray:
     """Pack numbers as an array of ``kind`` ("q" int64, "d" float64)."""
     packed = array(kind, items)
     if _SWAP:  # pragma: no cover - big-endian machines
         packed.byteswap()
-    return packed.tobytes()
+    return bytearray(packed)
+
+
+def pack_one_int(value: int) -> bytearray:
+    """``pack("q", [value])``, faster."""
+    return bytearray(_INT.pack(value))
+
+
+def pack_one_float(value: float) -> bytearray:
+    """``pack("d", [value])``, faster."""
+    return bytearray(_FLOAT.pack(value))
 
 
 def unpack_ints(data: bytes) -> array[int]:

@@ -1,0 +1,142 @@
+"""Statements handed to the database driver as text and plain tuples.
+
+On the write paths SQLAlchemy's per-row work (a parameter dict per row, a bind processor per
+value) costs more than storing a small row does. These statements are built as SQL text once
+per shape, from the table definitions, and run with ``exec_driver_sql``, so that driver errors
+are still wrapped by SQLAlchemy and translated by the unit of work. Many rows go into one
+multi-row ``VALUES`` list of at most ``ROWS_PER_STATEMENT`` rows (within SQLite's oldest limit
+of 999 parameters, and PostgreSQL's of 65,535).
+
+Values must already be what the driver stores: ``int``, ``float``, ``str``, ``bool``, None,
+and ``bytearray`` for binary columns (SQLite's driver takes a ``bytearray`` without looking up
+an adapter, which it does for every ``bytes``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+MAX_PARAMETERS = 999
+ROWS_PER_STATEMENT = 128
+_EXACT_ROWS = 16
+
+_DIALECTS: dict[str, Any] = {
+    "sqlite": sqlite.dialect(),
+    "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
+}
+
+
+def placeholder(dialect: str) -> str:
+    """The driver's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "%s" if dialect == "postgresql" else "?"
+
+
+def quote(dialect: str, name: str) -> str:
+    """An identifier as the dialect quotes it (only when needed: ``"values"``, ``"key"``)."""
+    return str(_DIALECTS[dialect].identifier_preparer.quote(name))
+
+
+def insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Any]) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``)."""
+    _many(conn, table, columns, rows, (), None, "")
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Any],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] = (),
+    where: str = "",
+) -> int:
+    """Insert ``rows``; on a conflict on ``keys`` set the ``update`` columns (or do nothing).
+
+    ``where`` (SQL text comparing ``excluded.<column>`` with the stored ``<table>.<column>``)
+    limits the update to the rows it holds for; then the count of rows inserted or updated
+    is returned (else 0). The rows of one call must not repeat a key (PostgreSQL refuses to
+    update a row twice in one statement).
+    """
+    return _many(conn, table, columns, rows, keys, update, where)
+
+
+def _many(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Any],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None,
+    where: str,
+) -> int:
+    """Run the rows in statements of a few fixed sizes, so that few statements are compiled.
+
+    Full statements hold the largest power of two of rows that fits the parameter limit;
+    a rest of more than ``_EXACT_ROWS`` rows is split by the binary digits of its length
+    (37 rows: 32 + 4 + 1), a smaller one goes in one statement of its own size.
+    """
+    dialect = conn.dialect.name
+    size = _statement_rows(len(columns))
+    changed = 0
+    start = 0
+    while start < len(rows):
+        left = len(rows) - start
+        if left >= size:
+            n = size
+        elif left <= _EXACT_ROWS:
+            n = left
+        else:
+            n = 1 << (left.bit_length() - 1)
+        part = rows[start : start + n]
+        sql = _insert_sql(dialect, table.name, columns, n, keys, update, where)
+        result = conn.exec_driver_sql(sql, tuple([value for row in part for value in row]))
+        if where:
+            changed += result.rowcount
+        start += n
+    return changed
+
+
+@functools.cache
+def _statement_rows(n_columns: int) -> int:
+    fits = min(ROWS_PER_STATEMENT, MAX_PARAMETERS // n_columns)
+    return 1 << (fits.bit_length() - 1)
+
+
+@functools.lru_cache(maxsize=512)
+def _insert_sql(
+    dialect: str,
+    table: str,
+    columns: tuple[str, ...],
+    n_rows: int,
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None,
+    where: str,
+) -> str:
+    names = ", ".join(quote(dialect, c) for c in columns)
+    row = "(" + ", ".join([placeholder(dialect)] * len(columns)) + ")"
+    sql = f"INSERT INTO {quote(dialect, table)} ({names}) VALUES " + ", ".join([row] * n_rows)
+    if update is None:
+        return sql
+    target = ", ".join(quote(dialect, k) for k in keys)
+    if not update:
+        return f"{sql} ON CONFLICT ({target}) DO NOTHING"
+    sets = ", ".join(f"{quote(dialect, c)} = excluded.{quote(dialect, c)}" for c in update)
+    condition = f" WHERE {where}" if where else ""
+    return f"{sql} ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}"
+
+
+@functools.lru_cache(maxsize=256)
+def update_sql(dialect: str, table: str, columns: tuple[str, ...], key: str) -> str:
+    """``UPDATE table SET columns… WHERE key = ?``; parameters: the values, then the key."""
+    mark = placeholder(dialect)
+    sets = ", ".join(f"{quote(dialect, c)} = {mark}" for c in columns)
+    return f"UPDATE {quote(dialect, table)} SET {sets} WHERE {quote(dialect, key)} = {mark}"

@@ -1,0 +1,152 @@
+"""The statements of a run search, built once per shape of query.
+
+Ordering by a metric, param or tag runs in two phases so that the database can walk that
+key's index and stop after one page: first the runs that have a value for the key, in order;
+then the runs that have none, which sort last in either direction.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import and_, exists, func, select
+
+from modelcycle.core.errors import NotImplementedYet
+from modelcycle.core.filters import Namespace
+from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
+from modelcycle.store.metadata._run_rows import RUN_COLUMNS
+from modelcycle.store.metadata._tables import projects, runs
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
+    from sqlalchemy.engine import Connection, Dialect
+
+    from modelcycle.core.filters import Expr, OrderKey
+
+_QUERY_CACHE_SIZE = 256
+
+
+def search_rows(
+    conn: Connection,
+    project_ids: tuple[int, ...] | None,
+    expr: Expr | None,
+    order_by: tuple[OrderKey, ...],
+    limit: int,
+    offset: int,
+) -> list[Any]:
+    """One page of run rows (selected with ``RUN_COLUMNS``)."""
+    if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
+        query = _plain_search(project_ids, expr, order_by)
+        return _prepared(query, conn.dialect).rows(conn, limit, offset)
+    phase_a, phase_b = _keyed_search(project_ids, expr, order_by)
+    rows = _prepared(phase_a, conn.dialect).rows(conn, limit, offset)
+    if len(rows) == limit:
+        return rows
+    if rows or offset == 0:
+        count_a = offset + len(rows)
+    else:
+        count_a = conn.execute(
+            select(func.count()).select_from(phase_a.order_by(None).subquery())
+        ).scalar_one()
+    rest = _prepared(phase_b, conn.dialect)
+    rows.extend(rest.rows(conn, limit - len(rows), max(0, offset - count_a)))
+    return rows
+
+
+class _Prepared(NamedTuple):
+    """A search statement compiled for one dialect, run through the driver.
+
+    Searches repeat a few shapes; compiling each once and handing the driver its text and
+    parameters skips SQLAlchemy's per-execution work (cache key, result processing), a
+    third of a small search. Rows come back as the driver returns them.
+    """
+
+    sql: str
+    params: tuple[Any, ...] | dict[str, Any]
+
+    def rows(self, conn: Connection, limit: int, offset: int) -> list[Any]:
+        params = self.params
+        if isinstance(params, dict):
+            bound: tuple[Any, ...] | dict[str, Any] = {**params, _LIMIT: limit, _OFFSET: offset}
+        else:
+            bound = (*params, limit, offset)
+        return list(conn.exec_driver_sql(self.sql, bound).all())
+
+
+_LIMIT, _OFFSET = "mc_page_limit", "mc_page_offset"
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _prepared(query: Select[Any], dialect: Dialect) -> _Prepared:
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    if dialect.paramstyle == "qmark":
+        order = compiled.positiontup or []
+        return _Prepared(f"{compiled} LIMIT ? OFFSET ?", tuple(values[k] for k in order))
+    if dialect.paramstyle == "pyformat":
+        page = f" LIMIT %({_LIMIT})s OFFSET %({_OFFSET})s"
+        return _Prepared(f"{compiled}{page}", dict(values))
+    raise NotImplementedYet(f"searches through a driver with paramstyle {dialect.paramstyle!r}")
+
+
+def count_query(project_ids: tuple[int, ...] | None, expr: Expr | None) -> Select[Any]:
+    """How many runs match."""
+    query = select(func.count()).select_from(runs)
+    if project_ids is not None:
+        query = query.where(runs.c.project_id.in_(project_ids))
+    if expr is not None:
+        query = query.join(projects, projects.c.id == runs.c.project_id).where(compile_filter(expr))
+    return query
+
+
+def _where(project_ids: tuple[int, ...] | None, expr: Expr | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if project_ids is not None:
+        where.append(runs.c.project_id.in_(project_ids))
+    if expr is not None:
+        where.append(compile_filter(expr))
+    return where
+
+
+def _base() -> Select[Any]:
+    return select(*RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _plain_search(
+    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+) -> Select[Any]:
+    """The statement of a search ordered by attributes."""
+    query, terms = compile_order(_base().where(*_where(project_ids, expr)), order_by)
+    return query.order_by(*terms)
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _keyed_search(
+    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+) -> tuple[Select[Any], Select[Any]]:
+    """Both phases of a search ordered by a metric, param or tag."""
+    first, rest = order_by[0], order_by[1:]
+    where = _where(project_ids, expr)
+    table = keyed_table(first.field.namespace)
+    ordered = table.alias("order_key")
+    phase_a, rest_terms = compile_order(
+        _base()
+        .join(
+            ordered,
+            and_(
+                ordered.c.run_pk == runs.c.pk,
+                ordered.c.key == first.field.key,
+                ordered.c.value.is_not(None),
+            ),
+        )
+        .where(*where),
+        rest,
+    )
+    value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
+    has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
+    phase_b, terms = compile_order(
+        _base().where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
+    )
+    return phase_a.order_by(value, *rest_terms), phase_b.order_by(*terms)

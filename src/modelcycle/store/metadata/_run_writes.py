@@ -1,0 +1,351 @@
+"""The write path of runs: creating a run and merging a batch into it, in one transaction.
+
+``apply_batch`` locks the run row (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+already serialises writers), merges the batch into the run's JSON summary and writes the
+normalised rows, so a batch lands whole or not at all. Every statement here goes through the
+driver (``_bulk``): these are the paths that fluent logging and ``log_batch`` take.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from modelcycle.core.entities.run import RunStatus
+from modelcycle.core.errors import Conflict, NotFound
+from modelcycle.store.metadata import _bulk
+from modelcycle.store.metadata._codec import dumps, encode_float, loads
+from modelcycle.store.metadata._series import pack, pack_one_float, pack_one_int
+from modelcycle.store.metadata._tables import (
+    environments,
+    latest_metrics,
+    metric_chunks,
+    params,
+    runs,
+    tags,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from sqlalchemy.engine import Connection
+
+    from modelcycle.core.entities.run import CodeVersion, Environment, MetricTuple
+
+_RUN_COLUMNS = (
+    "id",
+    "project_id",
+    "parent_id",
+    "name",
+    "status",
+    "start_time",
+    "heartbeat_at",
+    "host",
+    "pid",
+    "git_commit",
+    "git_branch",
+    "git_dirty",
+    "diff_digest",
+    "entry_point",
+    "repository",
+    "environment_digest",
+    "params_json",
+    "metrics_json",
+    "tags_json",
+)
+_ENVIRONMENT_COLUMNS = ("digest", "python_version", "platform", "packages_json", "created_at")
+_KEYED_COLUMNS = ("run_pk", "key", "value", "value_num")
+_CHUNK_COLUMNS = ("run_pk", "key", "count", "steps", "values", "timestamps")
+_LATEST_COLUMNS = ("run_pk", "key", "value", "is_nan", "step", "timestamp")
+_PAIR = ("run_pk", "key")
+
+
+class _Locked(NamedTuple):
+    pk: int
+    params_json: str
+    metrics_json: str
+    tags_json: str
+
+
+def insert_environment(conn: Connection, env: Environment, now: int) -> None:
+    """Store an environment unless one with its digest is stored."""
+    row = (env.digest, env.python_version, env.platform, dumps(list(env.packages)), now)
+    _bulk.upsert(conn, environments, _ENVIRONMENT_COLUMNS, [row], ("digest",))
+
+
+def insert_run(
+    conn: Connection,
+    run: tuple[Any, ...],
+    run_tags: Mapping[str, str],
+) -> int:
+    """Insert a run row (values in the order of ``_RUN_COLUMNS`` up to ``tags_json``)."""
+    dialect = conn.dialect.name
+    result = conn.exec_driver_sql(_insert_run_sql(dialect), (*run, dumps(dict(run_tags))))
+    pk = int(result.scalar_one() if dialect == "postgresql" else result.lastrowid)
+    if run_tags:
+        _bulk.insert(conn, tags, _KEYED_COLUMNS, _keyed_rows(pk, run_tags))
+    return pk
+
+
+def run_values(
+    *,
+    run_id: str,
+    project_id: int,
+    parent_id: str | None,
+    name: str | None,
+    start_time: int,
+    host: str | None,
+    pid: int | None,
+    code: CodeVersion,
+    environment_digest: str | None,
+) -> tuple[Any, ...]:
+    """A new running run as ``insert_run`` takes it."""
+    return (
+        run_id,
+        project_id,
+        parent_id,
+        name,
+        RunStatus.RUNNING.value,
+        start_time,
+        start_time,
+        host,
+        pid,
+        code.git_commit,
+        code.git_branch,
+        code.git_dirty,
+        code.diff_digest,
+        code.entry_point,
+        code.repository,
+        environment_digest,
+        "{}",
+        "{}",
+    )
+
+
+def run_pk(conn: Connection, run_id: str) -> int:
+    """The primary key of a run. Raises ``NotFound``."""
+    dialect = conn.dialect.name
+    pk = conn.exec_driver_sql(_select_pk_sql(dialect), (run_id,)).scalar()
+    if pk is None:
+        raise NotFound(f"no run with id {run_id!r}")
+    return int(pk)
+
+
+def apply_batch(
+    conn: Connection,
+    run_id: str,
+    new_params: Mapping[str, str],
+    new_metrics: Sequence[MetricTuple],
+    new_tags: Mapping[str, str],
+    columns: Mapping[str, Any] | None = None,
+) -> None:
+    """Merge a batch into the run, and set ``columns`` of the run row in the same UPDATE."""
+    dialect = conn.dialect.name
+    found = conn.exec_driver_sql(_lock_sql(dialect), (run_id,)).first()
+    if found is None:
+        raise NotFound(f"no run with id {run_id!r}")
+    row = _Locked(*found)
+    changes: dict[str, Any] = dict(columns or {})
+    if new_params:
+        stored = _merge_params(conn, row.pk, run_id, loads(row.params_json), new_params)
+        if stored is not None:
+            changes["params_json"] = dumps(stored)
+    if new_tags:
+        stored_tags: dict[str, str] = loads(row.tags_json)
+        changed = {k: v for k, v in new_tags.items() if stored_tags.get(k) != v}
+        if changed:
+            _bulk.upsert(
+                conn,
+                tags,
+                _KEYED_COLUMNS,
+                _keyed_rows(row.pk, changed),
+                _PAIR,
+                ("value", "value_num"),
+            )
+            stored_tags.update(changed)
+            changes["tags_json"] = dumps(stored_tags)
+    if new_metrics:
+        summary: dict[str, float | str] = loads(row.metrics_json)
+        _write_metrics(conn, row.pk, summary, new_metrics)
+        changes["metrics_json"] = dumps(summary)
+    if changes:
+        names = tuple(changes)
+        sql = _bulk.update_sql(dialect, runs.name, names, "pk")
+        conn.exec_driver_sql(sql, (*changes.values(), row.pk))
+
+
+def _merge_params(
+    conn: Connection,
+    pk: int,
+    run_id: str,
+    stored: dict[str, str],
+    new_params: Mapping[str, str],
+) -> dict[str, str] | None:
+    """Insert new params; a key already stored with another value is a Conflict."""
+    added = {}
+    for key, value in new_params.items():
+        old = stored.get(key)
+        if old is None:
+            added[key] = stored[key] = value
+        elif old != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is already {old!r}; it cannot be changed to "
+                f"{value!r} (params are immutable: log a new run, or use a tag or a metric)"
+            )
+    if not added:
+        return None
+    _bulk.insert(conn, params, _KEYED_COLUMNS, _keyed_rows(pk, added))
+    return stored
+
+
+def _keyed_rows(pk: int, values: Mapping[str, str]) -> list[tuple[Any, ...]]:
+    return [(pk, key, value, as_number(value)) for key, value in values.items()]
+
+
+def as_number(text: str) -> float | None:
+    """The numeric reading of a param or tag, so that filters can compare numerically."""
+    if not text or len(text) > 64:
+        return None
+    first = text[0]
+    if not (first.isdigit() or first in "+-." or first.isspace()):
+        return None  # not a finite number: skip the cost of a failing float()
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+_Point = tuple[float, int, int]  # value, step, timestamp
+
+
+def _write_metrics(
+    conn: Connection,
+    pk: int,
+    summary: dict[str, float | str],
+    points: Sequence[MetricTuple],
+) -> None:
+    """Append the batch as one chunk per key; move the latest values it supersedes.
+
+    The stored latest point of a key is replaced only by a later one (see ``_later_sql``), which
+    the database decides. When every key of the batch moved (steps that only go up), the
+    new summary is known here; otherwise it is read back from what was stored.
+    ``summary`` (the run's ``{key: latest value}``) is updated in place.
+    """
+    chunks, latest = _chunks(pk, points)
+    _bulk.insert(conn, metric_chunks, _CHUNK_COLUMNS, chunks)
+    rows = []
+    for key, (value, step, stamp) in latest.items():
+        nan = math.isnan(value)
+        rows.append((pk, key, None if nan else value, nan, step, stamp))
+    dialect = conn.dialect.name
+    moved = _bulk.upsert(
+        conn,
+        latest_metrics,
+        _LATEST_COLUMNS,
+        rows,
+        _PAIR,
+        ("value", "is_nan", "step", "timestamp"),
+        _later_sql(dialect),
+    )
+    if moved == len(rows):
+        for key, point in latest.items():
+            summary[key] = encode_float(point[0])
+        return
+    for key, value, is_nan in conn.exec_driver_sql(_select_latest_sql(dialect), (pk,)).all():
+        summary[key] = "NaN" if is_nan else encode_float(value)
+
+
+def _chunks(
+    pk: int, points: Sequence[MetricTuple]
+) -> tuple[list[tuple[Any, ...]], dict[str, _Point]]:
+    """The chunk rows of a batch (one per key) and the latest point of each key."""
+    latest: dict[str, _Point] = {}
+    if len({point[0] for point in points}) == len(points):  # one point per key: no grouping
+        rows = []
+        for key, value, step, stamp in points:
+            latest[key] = (value, step, stamp)
+            rows.append(
+                (pk, key, 1, pack_one_int(step), pack_one_float(value), pack_one_int(stamp))
+            )
+        return rows, latest
+    series: dict[str, tuple[list[int], list[float], list[int]]] = {}
+    for key, value, step, stamp in points:
+        columns = series.get(key)
+        if columns is None:
+            columns = series[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(value)
+        columns[2].append(stamp)
+    rows = []
+    for key, (steps, values, stamps) in series.items():
+        best = _latest_index(steps, values, stamps)
+        latest[key] = (values[best], steps[best], stamps[best])
+        rows.append((pk, key, len(steps), pack("q", steps), pack("d", values), pack("q", stamps)))
+    return rows, latest
+
+
+def _order_value(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
+def _latest_index(steps: list[int], values: list[float], stamps: list[int]) -> int:
+    """The index of the latest point: highest step, then time, then value (NaN lowest)."""
+    top = max(zip(steps, stamps, strict=True))
+    tied = [i for i, pair in enumerate(zip(steps, stamps, strict=True)) if pair == top]
+    return max(tied, key=lambda i: _order_value(values[i]))
+
+
+# -- statement text, built once per dialect ---------------------------------------------------
+
+
+@functools.cache
+def _insert_run_sql(dialect: str) -> str:
+    mark = _bulk.placeholder(dialect)
+    names = ", ".join(_bulk.quote(dialect, c) for c in _RUN_COLUMNS)
+    marks = ", ".join([mark] * len(_RUN_COLUMNS))
+    returning = " RETURNING pk" if dialect == "postgresql" else ""
+    return f"INSERT INTO runs ({names}) VALUES ({marks}){returning}"
+
+
+@functools.cache
+def _select_pk_sql(dialect: str) -> str:
+    return f"SELECT pk FROM runs WHERE id = {_bulk.placeholder(dialect)}"
+
+
+@functools.cache
+def _lock_sql(dialect: str) -> str:
+    lock = " FOR UPDATE" if dialect == "postgresql" else ""
+    return (
+        "SELECT pk, params_json, metrics_json, tags_json FROM runs "
+        f"WHERE id = {_bulk.placeholder(dialect)}{lock}"
+    )
+
+
+@functools.cache
+def _select_latest_sql(dialect: str) -> str:
+    return (
+        f"SELECT {_bulk.quote(dialect, 'key')}, value, is_nan FROM latest_metrics "
+        f"WHERE run_pk = {_bulk.placeholder(dialect)}"
+    )
+
+
+@functools.cache
+def _later_sql(dialect: str) -> str:
+    """Whether the incoming point (``excluded``) is later than the stored one.
+
+    By step, then timestamp, then value, with NaN (stored as NULL) lowest: the order of
+    ``_latest_index``.
+    """
+    lowest = "'-Infinity'::float8" if dialect == "postgresql" else "-9e999"
+    stamp = _bulk.quote(dialect, "timestamp")
+    new, old = "excluded", "latest_metrics"
+    return (
+        f"{new}.step > {old}.step OR ({new}.step = {old}.step AND ("
+        f"{new}.{stamp} > {old}.{stamp} OR ({new}.{stamp} = {old}.{stamp} AND "
+        f"COALESCE({new}.value, {lowest}) > COALESCE({old}.value, {lowest}))))"
+    )
