@@ -162,6 +162,22 @@ def test_json_lines(tmp_path: Path) -> None:
     assert table.column("b").to_pylist() == ["x", None, "z"]
 
 
+def test_json_lines_folder_with_a_field_null_in_the_first_file(tmp_path: Path) -> None:
+    (tmp_path / "1.jsonl").write_text('{"a": 1, "b": null}\n')
+    (tmp_path / "2.jsonl").write_text('{"a": 2, "b": "x"}\n')
+    (tmp_path / "3.jsonl").write_text('{"b": "y", "a": 3}\n')
+    table = _snapshot(tmp_path, tmp_path)
+    assert table.to_pylist() == [{"a": 1, "b": None}, {"a": 2, "b": "x"}, {"a": 3, "b": "y"}]
+    assert table.column("b").type == pa.string()
+
+
+def test_json_lines_files_with_an_extra_field_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "1.jsonl").write_text('{"a": 1}\n')
+    (tmp_path / "2.jsonl").write_text('{"a": 2, "c": 5}\n')
+    with pytest.raises(InvalidInput, match=r"2\.jsonl"):
+        _table(tmp_path)
+
+
 def test_malformed_json_lines_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text('{"a": 1}\n{"a": 2\n')

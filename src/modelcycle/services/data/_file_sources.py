@@ -358,15 +358,38 @@ def _json_reader(stream: Any, options: SourceOptions, schema: pa.Schema | None, 
 
     if options.encoding.lower().replace("-", "") != "utf8":
         stream = pa.transcoding_input_stream(stream, options.encoding, "utf-8")
+    # Fields that were null in every earlier row say nothing: this file may tell their type.
+    known = pa.schema([f for f in schema or [] if not pa.types.is_null(f.type)])
     parse = pajson.ParseOptions(
-        explicit_schema=schema, unexpected_field_behavior="error" if schema else "infer"
+        explicit_schema=known if len(known) else None,
+        unexpected_field_behavior="error" if schema and len(known) == len(schema) else "infer",
     )
     try:
-        return pajson.open_json(
+        reader = pajson.open_json(
             stream, read_options=pajson.ReadOptions(block_size=_BLOCK_BYTES), parse_options=parse
         )
     except pa.ArrowInvalid as exc:
         raise InvalidInput(f"{shown} is not JSON lines (one JSON object per line): {exc}") from None
+    if schema is None or reader.schema.names == schema.names:
+        return reader
+    return _Reordered(reader, schema.names)
+
+
+class _Reordered:
+    """A JSON reader whose columns are put in the order of the files before it."""
+
+    def __init__(self, reader: Any, names: list[str]) -> None:
+        self._reader = reader
+        self._names = names if set(names) == set(reader.schema.names) else None
+        self.schema: pa.Schema = (
+            reader.schema
+            if self._names is None
+            else pa.schema([reader.schema.field(n) for n in names])
+        )
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._reader:
+            yield batch if self._names is None else batch.select(self._names)
 
 
 def _read_all(
