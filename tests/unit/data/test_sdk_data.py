@@ -142,3 +142,13 @@ def test_load_outputs_and_a_version_from_elsewhere() -> None:
     assert [d.name for d in mc.data.list_datasets()] == ["customers"]
     with pytest.raises(mc.InvalidInput, match="output must be one of"):
         version.load("excel")
+
+
+def test_a_failed_registration_in_a_new_project_leaves_no_project(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3\n")
+    session.get_session().project = "fresh"  # as the CLI's --project does: no row yet
+    with pytest.raises(mc.InvalidInput, match="line 3"):
+        mc.data.register("bad", bad)
+    names = [p.name for p in session.get_session().tracking.list_projects()]
+    assert "fresh" not in names

@@ -116,7 +116,6 @@ class DatasetVersions:
         description: str | None,
         on_rows: Callable[[int], None] | None,
     ) -> DatasetVersion:
-        project_id = self._project_id(project, create=True)
         folder = Path(tempfile.mkdtemp(prefix="modelcycle-snapshot-"))
         try:
             path = folder / "snapshot.parquet"
@@ -134,6 +133,9 @@ class DatasetVersions:
             parent_ids=parent_ids,
             description=description,
         )
+        # The project row is created only once the data has been read and stored, so a source
+        # that fails leaves nothing behind (a blob without a version is harmless and shared).
+        project_id = self._project_id(project, create=True)
         version, _created = self.metadata.datasets.add_version(project_id, name, new)
         return self._bound(version)
 
