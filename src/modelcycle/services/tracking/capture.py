@@ -59,10 +59,11 @@ def capture_environment() -> Environment:
 def _pin(dist: importlib.metadata.Distribution) -> str | None:
     """``name==version`` from the metadata headers, read without the full email parser."""
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    end = text.find("\n\n")  # the headers end at the first blank line
     name = version = None
-    for line in text.splitlines():
+    for line in (text if end < 0 else text[:end]).splitlines():
         if not line:
-            break  # the headers end at the first blank line
+            break
         if line.startswith("Name:"):
             name = line[5:].strip()
         elif line.startswith("Version:"):
@@ -84,26 +85,41 @@ def entry_point() -> str:
 
 @functools.cache
 def capture_git(start: str | None = None) -> GitState:
-    """Git state of the repository holding ``start`` (default: the entry point's folder)."""
+    """Git state of the repository holding ``start`` (default: the entry point's folder).
+
+    Two rounds of git commands: where the repository is with its commit and branch, then
+    its status, remote and diff at once (the diff is kept only when the tree is dirty).
+    """
     git = shutil.which("git")
     folder = Path(start) if start else _entry_folder()
     if git is None:
         return GitState(None, None, None, None, None, None)
-    root = _git(git, folder, "rev-parse", "--show-toplevel")
+    head = _git(git, folder, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+    lines = head.decode().splitlines() if head is not None else []
+    if len(lines) == 3:
+        root, commit, branch = (line.strip() or None for line in lines)
+    else:  # not a repository, or no commit yet
+        found = _git(git, folder, "rev-parse", "--show-toplevel")
+        if found is None:
+            return GitState(None, None, None, None, None, None)
+        root, commit, branch = found.decode().strip(), None, None
     if root is None:
         return GitState(None, None, None, None, None, None)
-    root_path = Path(root.decode().strip())
-    commit = _git_text(git, root_path, "rev-parse", "HEAD")
-    branch = _git_text(git, root_path, "rev-parse", "--abbrev-ref", "HEAD")
-    status = _git(git, root_path, "status", "--porcelain", "--untracked-files=normal")
+    root_path = Path(root)
+    commands = [
+        ["status", "--porcelain", "--untracked-files=normal"],
+        ["config", "--get", "remote.origin.url"],
+    ]
+    if commit:
+        commands.append(["diff", "HEAD", "--binary"])
+    status, remote_out, diff = [*_git_all(git, root_path, commands), None][:3]
     dirty = None if status is None else bool(status.strip())
-    diff = _git(git, root_path, "diff", "HEAD", "--binary") if dirty and commit else None
-    remote = _git_text(git, root_path, "config", "--get", "remote.origin.url")
+    remote = _text(remote_out)
     return GitState(
         commit=commit,
         branch=branch,
         dirty=dirty,
-        diff=diff or None,
+        diff=(diff or None) if dirty else None,
         repository=_CREDENTIALS_RE.sub("", remote) if remote else None,
         root=root_path,
     )
@@ -136,20 +152,41 @@ def _entry_folder() -> Path:
 
 
 def _git(git: str, cwd: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(  # noqa: S603 - a fixed git command, no shell
-            [git, *args],
-            cwd=cwd,
-            capture_output=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    return _git_all(git, cwd, [list(args)])[0]
 
 
-def _git_text(git: str, cwd: Path, *args: str) -> str | None:
-    out = _git(git, cwd, *args)
+def _git_all(git: str, cwd: Path, commands: list[list[str]]) -> list[bytes | None]:
+    """Run git commands side by side; the output of each, or None where it failed."""
+    started: list[subprocess.Popen[bytes] | None] = []
+    for args in commands:
+        try:
+            started.append(
+                subprocess.Popen(  # noqa: S603 - fixed git commands, no shell
+                    [git, *args],
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        except OSError:
+            started.append(None)
+    outputs: list[bytes | None] = []
+    for process in started:
+        if process is None:
+            outputs.append(None)
+            continue
+        try:
+            out, _ = process.communicate(timeout=_GIT_TIMEOUT_S)
+        except subprocess.SubprocessError:
+            process.kill()
+            process.communicate()
+            outputs.append(None)
+            continue
+        outputs.append(out if process.returncode == 0 else None)
+    return outputs
+
+
+def _text(out: bytes | None) -> str | None:
     text = out.decode(errors="replace").strip() if out is not None else ""
     return text or None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -46,7 +48,7 @@ from modelcycle.services.tracking.validation import (
 from modelcycle.store.metadata import LiveRun, NewRun
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from modelcycle.core.entities.run import MetricTuple
     from modelcycle.core.filters import Expr, Field, OrderKey
@@ -94,6 +96,8 @@ class LocalTrackingService(TrackingService):
         self._host = host_identity()
         self._diff_digests: dict[bytes, str] = {}
         self._project_ids: dict[str, int] = {}
+        self._capturing: list[threading.Thread] = []
+        self._capture_lock = threading.Lock()
 
     # -- projects -------------------------------------------------------------------------
 
@@ -104,6 +108,7 @@ class LocalTrackingService(TrackingService):
             card = _complete_card(card)
         project = self._metadata.projects.upsert(name, card)
         self._project_ids[name] = project.id
+        self._prepare_capture()
         return project
 
     @override
@@ -175,9 +180,30 @@ class LocalTrackingService(TrackingService):
             project_id = self._project_ids[name] = found.id
         return project_id
 
+    def _prepare_capture(self) -> None:
+        """Capture the environment and git state in the background, once per service.
+
+        A process that sets a project is about to start runs: the capture (reading every
+        installed distribution, a few git commands: tens of milliseconds) then overlaps
+        with the caller's own work instead of delaying its first run.
+        """
+        if not self._capture or self._capturing:
+            return
+        with self._capture_lock:
+            if not self._capturing:
+                # Two threads: git waits on subprocesses while the other reads metadata.
+                for capture in (capture_environment, capture_git):
+                    thread = threading.Thread(
+                        target=_quietly, args=(capture,), name="modelcycle-capture", daemon=True
+                    )
+                    thread.start()
+                    self._capturing.append(thread)
+
     def _capture_context(self) -> tuple[Environment | None, CodeVersion]:
         if not self._capture:
             return None, CodeVersion()
+        for thread in self._capturing:
+            thread.join()  # at once after a fork: the thread stayed in the parent
         environment = capture_environment()
         git = capture_git()
         diff_digest = None
@@ -438,6 +464,12 @@ def _reads_liveness(expr: Expr | None, keys: tuple[OrderKey, ...]) -> bool:
 
 def _is_liveness(field: Field) -> bool:
     return field.namespace is Namespace.ATTRIBUTES and field.key in _LIVENESS_ATTRIBUTES
+
+
+def _quietly(capture: Callable[[], object]) -> None:
+    """Fill a capture cache; a failure is left for the run that needs it to raise."""
+    with contextlib.suppress(Exception):
+        capture()
 
 
 def _is_text(value: object, limit: int) -> bool:

@@ -59,6 +59,8 @@ _KEYED_COLUMNS = ("run_pk", "key", "value", "value_num")
 _CHUNK_COLUMNS = ("run_pk", "key", "count", "steps", "values", "timestamps")
 _LATEST_COLUMNS = ("run_pk", "key", "value", "is_nan", "step", "timestamp")
 _PAIR = ("run_pk", "key")
+# Booleans as each driver binds them fastest: SQLite's looks up an adapter for a bool.
+_FLAGS: dict[bool, tuple[bool, bool] | tuple[int, int]] = {True: (False, True), False: (0, 1)}
 
 
 class _Locked(NamedTuple):
@@ -238,11 +240,14 @@ def _write_metrics(
     """
     chunks, latest = _chunks(pk, points)
     _bulk.insert(conn, metric_chunks, _CHUNK_COLUMNS, chunks)
-    rows = []
-    for key, (value, step, stamp) in latest.items():
-        nan = math.isnan(value)
-        rows.append((pk, key, None if nan else value, nan, step, stamp))
     dialect = conn.dialect.name
+    flags = _FLAGS[dialect == "postgresql"]
+    rows: list[tuple[Any, ...]] = []
+    for key, (value, step, stamp) in latest.items():
+        if value == value:  # only NaN is unequal to itself
+            rows.append((pk, key, value, flags[0], step, stamp))
+        else:
+            rows.append((pk, key, None, flags[1], step, stamp))
     moved = _bulk.upsert(
         conn,
         latest_metrics,
@@ -267,11 +272,17 @@ def _chunks(
     latest: dict[str, _Point] = {}
     if len({point[0] for point in points}) == len(points):  # one point per key: no grouping
         rows = []
+        # The points of a batch mostly share their step and time: pack each distinct one once.
+        ints: dict[int, bytearray] = {}
         for key, value, step, stamp in points:
             latest[key] = (value, step, stamp)
-            rows.append(
-                (pk, key, 1, pack_one_int(step), pack_one_float(value), pack_one_int(stamp))
-            )
+            packed_step = ints.get(step)
+            if packed_step is None:
+                packed_step = ints[step] = pack_one_int(step)
+            packed_stamp = ints.get(stamp)
+            if packed_stamp is None:
+                packed_stamp = ints[stamp] = pack_one_int(stamp)
+            rows.append((pk, key, 1, packed_step, pack_one_float(value), packed_stamp))
         return rows, latest
     series: dict[str, tuple[list[int], list[float], list[int]]] = {}
     for key, value, step, stamp in points:
