@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 
 from modelcycle.core.entities.project import Direction, ProblemCard, Project, Task
-from modelcycle.core.errors import NotFound
+from modelcycle.core.errors import Conflict, NotFound
 from modelcycle.store.metadata._codec import dumps, loads
 from modelcycle.store.metadata._tables import projects
 
@@ -25,7 +25,17 @@ class ProjectRepository:
         self._uow = uow
 
     def upsert(self, name: str, card: ProblemCard | None) -> Project:
-        """Create the project, or update the card fields that ``card`` sets."""
+        """Create the project, or update the card fields that ``card`` sets.
+
+        Two processes creating the same project at once both succeed: the one whose insert
+        loses the race (a unique violation on PostgreSQL) updates the row the other made.
+        """
+        try:
+            return self._upsert_once(name, card)
+        except Conflict:
+            return self._upsert_once(name, card)
+
+    def _upsert_once(self, name: str, card: ProblemCard | None) -> Project:
         now = time.time_ns() // 1_000_000
         with self._uow.write() as conn:
             row = _select(conn, name)
