@@ -169,15 +169,34 @@ def show(
         }
         for key, history in histories.items()
     }
+    refs = _input_refs(run)
     if as_json:
         data = run_dict(run)
+        for item in data["inputs"]:
+            item["ref"] = refs.get(item["dataset_version_id"])
         data["environment"] = (
             environment_dict(environment, packages=packages) if environment else None
         )
         data["metric_summary"] = summary
         print_json(data)
         return
-    _print_run(run, environment, summary, packages=packages)
+    _print_run(run, environment, summary, packages=packages, refs=refs)
+
+
+def _input_refs(run: Run) -> dict[str, str]:
+    """``name@version`` of each input still in the store (``project/…`` from another project)."""
+    from modelcycle.sdk.session import get_session
+
+    refs: dict[str, str] = {}
+    versions = get_session().data
+    for item in run.inputs:
+        try:
+            version = versions.get_by_id(item.dataset_version_id)
+        except NotFound:
+            continue
+        same = version.project == run.project
+        refs[item.dataset_version_id] = version.ref if same else f"{version.project}/{version.ref}"
+    return refs
 
 
 def _print_run(
@@ -186,6 +205,7 @@ def _print_run(
     summary: dict[str, dict[str, object]],
     *,
     packages: bool,
+    refs: dict[str, str],
 ) -> None:
     out = console()
     code = run.code
@@ -232,13 +252,15 @@ def _print_run(
         )
         if packages:
             out.print("\n".join(environment.packages), soft_wrap=True)
-    _print_tables(out, run, summary)
+    _print_tables(out, run, summary, refs)
     if run.error:
         out.print(Text("Error", style="bold red"))
         out.print(Text(run.error, style="red"), soft_wrap=True)
 
 
-def _print_tables(out: Console, run: Run, summary: dict[str, dict[str, object]]) -> None:
+def _print_tables(
+    out: Console, run: Run, summary: dict[str, dict[str, object]], refs: dict[str, str]
+) -> None:
     if run.params:
         params = Table("param", "value", title="Params", title_justify="left")
         for key in sorted(run.params):
@@ -258,9 +280,10 @@ def _print_tables(out: Console, run: Run, summary: dict[str, dict[str, object]])
             tags.add_row(key, run.tags[key])
         out.print(tags)
     if run.inputs:
-        inputs = Table("dataset version", "role", title="Inputs", title_justify="left")
+        inputs = Table("dataset version", "id", "role", title="Inputs", title_justify="left")
         for item in run.inputs:
-            inputs.add_row(item.dataset_version_id, item.role)
+            ref = refs.get(item.dataset_version_id, NONE)
+            inputs.add_row(ref, item.dataset_version_id, item.role)
         out.print(inputs)
     if run.artifacts:
         artifacts = Table("path", "size", "digest", title="Artifacts", title_justify="left")
