@@ -22,6 +22,7 @@ EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
 EXPECTED_TAGS = {"team": "risk"}
 EXPECTED_LOSS = [1.0, 0.5, math.nan, 0.25]
 EXPECTED_DATASET = "asset-data"
+EXPECTED_MODEL = "asset-model"
 
 
 def populate(folder: Path) -> Path:
@@ -44,6 +45,7 @@ def populate(folder: Path) -> Path:
     )
     service.log_inputs(parent.id, [("a" * 32, "train")])
     _populate_data(settings, parent.id)
+    _populate_models(settings, parent.id)
     child = service.create_run("asset", name="child", parent_id=parent.id)
     service.end_run(child.id)
     service.end_run(parent.id)
@@ -77,6 +79,27 @@ def _populate_data(settings: Settings, run_id: str) -> None:
         versions.project_id("asset", create=False), EXPECTED_DATASET, {"rules": []}
     )
     versions.metadata.close()
+
+
+def _populate_models(settings: Settings, run_id: str) -> None:
+    """Models (revision 0003): a logged model, registered, approved and aliased."""
+    from modelcycle.core.entities.model import (
+        ApprovalState,
+        ColumnSpec,
+        LoggedModel,
+        Signature,
+    )
+
+    store = open_metadata_store(settings.metadata_url)
+    signature = Signature((ColumnSpec("x", "float"),), (ColumnSpec("y", "integer"),))
+    logged = store.logged_models.add(
+        LoggedModel("", run_id, "model", "sklearn", "b" * 64, 10, signature, ("scikit-learn==1",))
+    )
+    project_id = store.projects.get("asset").id
+    version = store.registry.register(project_id, EXPECTED_MODEL, logged.id, "asset-maker")
+    store.registry.add_approval(version.id, ApprovalState.APPROVED, "asset-maker", "ok")
+    store.registry.set_alias(version.id, "production", "asset-maker", {})
+    store.close()
 
 
 if __name__ == "__main__":

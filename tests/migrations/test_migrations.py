@@ -22,6 +22,7 @@ from modelcycle.store.metadata.schema import alembic_config
 from tests.migrations.populate_store import (
     EXPECTED_DATASET,
     EXPECTED_LOSS,
+    EXPECTED_MODEL,
     EXPECTED_PARAMS,
     EXPECTED_TAGS,
 )
@@ -82,6 +83,8 @@ def test_an_older_store_upgrades_in_place_and_keeps_its_data(asset: Path, tmp_pa
         assert store.projects.get("asset").card.goal == 0.8
         if asset.stem >= "0002":
             _check_datasets(store)
+        if asset.stem >= "0003":
+            _check_models(store)
     finally:
         store.close()
 
@@ -139,3 +142,12 @@ def _check_datasets(store: SqlMetadataStore) -> None:
     assert first.lineage.run_id is not None
     assert [c.id for c in store.datasets.children(first.id)] == [second.id]
     assert store.datasets.latest_rules(project_id, EXPECTED_DATASET) == (1, {"rules": []})
+
+
+def _check_models(store: SqlMetadataStore) -> None:
+    project_id = store.projects.get("asset").id
+    version = store.registry.get_version(project_id, EXPECTED_MODEL, "production")
+    assert (version.version, version.approval.value) == (1, "approved")
+    assert version.model.signature.input_names == ("x",)
+    actions = [e.action for e in store.registry.events(project_id, EXPECTED_MODEL)]
+    assert actions == ["register", "approved", "alias"]

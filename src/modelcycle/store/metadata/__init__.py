@@ -5,7 +5,9 @@ from __future__ import annotations
 from modelcycle.store.metadata._engine import create_store_engine
 from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
 from modelcycle.store.metadata.datasets import DatasetRepository, NewVersion, StoredProfile
+from modelcycle.store.metadata.logged_models import LoggedModelRepository, StoredEvaluation
 from modelcycle.store.metadata.projects import ProjectRepository
+from modelcycle.store.metadata.registry import RegisteredModel, RegistryEvent, RegistryRepository
 from modelcycle.store.metadata.runs import LiveRun, NewRun, RunRepository
 from modelcycle.store.metadata.schema import (
     HEAD_REVISION,
@@ -28,6 +30,8 @@ class SqlMetadataStore:
         self.projects = ProjectRepository(self.uow)
         self.runs = RunRepository(self.uow)
         self.datasets = DatasetRepository(self.uow)
+        self.logged_models = LoggedModelRepository(self.uow)
+        self.registry = RegistryRepository(self.uow)
 
     @property
     def dialect(self) -> str:
@@ -55,7 +59,10 @@ __all__ = [
     "LiveRun",
     "NewRun",
     "NewVersion",
+    "RegisteredModel",
+    "RegistryEvent",
     "SqlMetadataStore",
+    "StoredEvaluation",
     "StoredProfile",
     "create_store_engine",
     "current_revision",

@@ -259,3 +259,122 @@ recipes = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("project_id", "name", "revision"),
 )
+
+# -- models -------------------------------------------------------------------------------
+
+# A model saved by a run: the bytes are a content-addressed blob, verified before loading.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(KEY_LENGTH), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("signature_json", Text, nullable=False),
+    Column("requirements_json", Text, nullable=False),
+    Column("task", String(32)),
+    Column("classes_json", Text),
+    Column("input_example_digest", String(64)),
+    Column("metadata_json", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "name"),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", BigInteger, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("logged_model_id", String(32), ForeignKey("logged_models.id"), nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version"),
+)
+
+# An alias names one version of a model; moving it is one UPDATE in one transaction.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", BigInteger, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_approvals = Table(
+    "model_approvals",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("comment", Text),
+    Column("at", BigInteger, nullable=False),
+)
+
+# Evaluations of a logged model on a dataset version; the report blobs are in the artifacts.
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("logged_model_id", String(32), ForeignKey("logged_models.id"), nullable=False),
+    Column("dataset_version_id", String(32), ForeignKey("dataset_versions.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id")),
+    Column("task", String(32), nullable=False),
+    Column("metrics_json", Text, nullable=False),
+    Column("json_digest", String(64), nullable=False),
+    Column("html_digest", String(64), nullable=False),
+    Column("failure_cases_version_id", String(32), ForeignKey("dataset_versions.id")),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_evaluations_logged_model_id_dataset", "logged_model_id", "dataset_version_id"),
+)
+
+model_gates = Table(
+    "model_gates",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False, index=True),
+    Column("passed", Boolean, nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+model_exports = Table(
+    "model_exports",
+    metadata,
+    Column("version_id", String(32), ForeignKey("model_versions.id"), primary_key=True),
+    Column("format", String(16), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("parity_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Every registry change, in order, for the audit log to read (written in the same transaction).
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", AutoPK, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("model_id", BigInteger, ForeignKey("registered_models.id"), nullable=False),
+    Column("version_id", String(32), ForeignKey("model_versions.id")),
+    Column("details_json", Text, nullable=False, server_default="{}"),
+    Index("ix_registry_events_model_id_at", "model_id", "at"),
+)
