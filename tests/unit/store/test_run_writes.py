@@ -183,3 +183,16 @@ def test_ending_writes_the_last_batch_and_the_status_together(store: SqlMetadata
     )
     assert run.metrics == {"m": 1.0}
     assert run.tags == {"a": "b"}
+
+
+def test_driver_errors_are_translated(store: SqlMetadataStore) -> None:
+    """Statements run on a driver cursor fail with the errors of the unit of work."""
+    run_id = _new_run(store)
+    project = store.projects.upsert("p", None)
+    again = NewRun(run_id, project.id, None, None, 2, None, None, CodeVersion(), None, {})
+    with pytest.raises(Conflict, match="refused a write"):
+        store.runs.create(again)
+    orphan = NewRun(new_id(), 10**9, None, None, 2, None, None, CodeVersion(), None, {})
+    with pytest.raises(Conflict, match="refused a write"):
+        store.runs.create(orphan)
+    assert store.runs.get(run_id).start_time == 1

@@ -14,6 +14,7 @@ from sqlalchemy import and_, exists, func, select
 
 from modelcycle.core.errors import NotImplementedYet
 from modelcycle.core.filters import Namespace
+from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
 from modelcycle.store.metadata._run_rows import RUN_COLUMNS
 from modelcycle.store.metadata._tables import projects, runs
@@ -71,7 +72,7 @@ class _Prepared(NamedTuple):
             bound: tuple[Any, ...] | dict[str, Any] = {**params, _LIMIT: limit, _OFFSET: offset}
         else:
             bound = (*params, limit, offset)
-        return list(conn.exec_driver_sql(self.sql, bound).all())
+        return _bulk.run(conn, self.sql, bound).rows
 
 
 _LIMIT, _OFFSET = "mc_page_limit", "mc_page_offset"

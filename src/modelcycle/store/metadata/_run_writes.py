@@ -83,8 +83,8 @@ def insert_run(
 ) -> int:
     """Insert a run row (values in the order of ``_RUN_COLUMNS`` up to ``tags_json``)."""
     dialect = conn.dialect.name
-    result = conn.exec_driver_sql(_insert_run_sql(dialect), (*run, dumps(dict(run_tags))))
-    pk = int(result.scalar_one() if dialect == "postgresql" else result.lastrowid)
+    result = _bulk.run(conn, _insert_run_sql(dialect), (*run, dumps(dict(run_tags))))
+    pk = int(result.rows[0][0] if dialect == "postgresql" else result.lastrowid or 0)
     if run_tags:
         _bulk.insert(conn, tags, _KEYED_COLUMNS, _keyed_rows(pk, run_tags))
     return pk
@@ -128,10 +128,10 @@ def run_values(
 def run_pk(conn: Connection, run_id: str) -> int:
     """The primary key of a run. Raises ``NotFound``."""
     dialect = conn.dialect.name
-    pk = conn.exec_driver_sql(_select_pk_sql(dialect), (run_id,)).scalar()
-    if pk is None:
+    found = _bulk.run(conn, _select_pk_sql(dialect), (run_id,)).rows
+    if not found:
         raise NotFound(f"no run with id {run_id!r}")
-    return int(pk)
+    return int(found[0][0])
 
 
 def apply_batch(
@@ -144,10 +144,10 @@ def apply_batch(
 ) -> None:
     """Merge a batch into the run, and set ``columns`` of the run row in the same UPDATE."""
     dialect = conn.dialect.name
-    found = conn.exec_driver_sql(_lock_sql(dialect), (run_id,)).first()
-    if found is None:
+    found = _bulk.run(conn, _lock_sql(dialect), (run_id,)).rows
+    if not found:
         raise NotFound(f"no run with id {run_id!r}")
-    row = _Locked(*found)
+    row = _Locked(*found[0])
     changes: dict[str, Any] = dict(columns or {})
     if new_params:
         stored = _merge_params(conn, row.pk, run_id, loads(row.params_json), new_params)
@@ -174,7 +174,7 @@ def apply_batch(
     if changes:
         names = tuple(changes)
         sql = _bulk.update_sql(dialect, runs.name, names, "pk")
-        conn.exec_driver_sql(sql, (*changes.values(), row.pk))
+        _bulk.run(conn, sql, (*changes.values(), row.pk))
 
 
 def _merge_params(
@@ -261,7 +261,7 @@ def _write_metrics(
         for key, point in latest.items():
             summary[key] = encode_float(point[0])
         return
-    for key, value, is_nan in conn.exec_driver_sql(_select_latest_sql(dialect), (pk,)).all():
+    for key, value, is_nan in _bulk.run(conn, _select_latest_sql(dialect), (pk,)).rows:
         summary[key] = "NaN" if is_nan else encode_float(value)
 
 
