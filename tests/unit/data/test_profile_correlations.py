@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 import pytest
-from scipy.stats.contingency import association  # type: ignore[import-untyped]
+from scipy.stats.contingency import association  # type: ignore[import-untyped,unused-ignore]
 
 from modelcycle.services.data.profile import Matrix, compute_profile
 

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from plotly.offline import get_plotlyjs
 
+from modelcycle.core.errors import InvalidInput
 from modelcycle.services.data.profile import Profile, compute_profile
 
 if TYPE_CHECKING:
@@ -172,3 +173,14 @@ def test_failed_write_leaves_no_temporary_file(profile: Profile, tmp_path: Path)
         profile.to_html(folder)
     assert [p.name for p in tmp_path.iterdir()] == ["is_a_folder.html"]
     assert list(folder.iterdir()) == []
+
+
+def test_a_missing_folder_is_invalid_input(profile: Profile, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"the folder .* does not exist; create it first"):
+        profile.to_html(tmp_path / "no" / "report.html")
+
+
+@pytest.mark.parametrize("broken", [{}, {"title": "x"}, {"columns": []}])
+def test_from_dict_refuses_what_is_not_a_profile(broken: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput, match="not the dictionary form of a profile"):
+        Profile.from_dict(broken)

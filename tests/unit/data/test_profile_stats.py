@@ -252,6 +252,8 @@ def test_memory_and_overview() -> None:
     [
         ({"target": "nope"}, "target 'nope' is not a column"),
         ({"max_rows": 0}, "max_rows must be a positive number"),
+        ({"max_rows": 2.5}, "max_rows must be a positive number"),
+        ({"max_rows": True}, "max_rows must be a positive number"),
     ],
 )
 def test_bad_arguments_are_invalid_input(kwargs: dict[str, object], match: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 
 import polars as pl
 
@@ -15,6 +16,10 @@ from modelcycle.services.data.profile._stats import column_profiles
 from modelcycle.services.data.profile._warnings import all_warnings
 
 
+def _positive_int(value: object) -> bool:
+    return type(value) is not bool and isinstance(value, numbers.Integral) and int(value) >= 1
+
+
 def _check(frame: object, target: str | None, max_rows: int | None) -> None:
     if not isinstance(frame, pl.DataFrame):
         raise InvalidInput(
@@ -25,7 +30,7 @@ def _check(frame: object, target: str | None, max_rows: int | None) -> None:
         raise InvalidInput(
             f"target {target!r} is not a column of the frame; columns: {frame.columns}"
         )
-    if max_rows is not None and (isinstance(max_rows, bool) or max_rows < 1):
+    if max_rows is not None and not _positive_int(max_rows):
         raise InvalidInput(f"max_rows must be a positive number of rows or None, not {max_rows!r}")
 
 

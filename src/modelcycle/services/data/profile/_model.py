@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -300,7 +301,23 @@ class Profile:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Profile:
-        """Rebuild a profile from ``to_dict`` output (a stored profile)."""
+        """Rebuild a profile from ``to_dict`` output (a stored profile).
+
+        Raises:
+            InvalidInput: ``d`` is not the dictionary form of a profile.
+        """
+        from modelcycle.core.errors import InvalidInput
+
+        try:
+            return cls._from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(
+                f"not the dictionary form of a profile ({type(exc).__name__}: {exc}); "
+                "pass what Profile.to_dict() or the JSON of Profile.to_json() gave"
+            ) from exc
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> Profile:
         return cls(
             title=d["title"],
             generated_at=d["generated_at"],
@@ -322,11 +339,23 @@ class Profile:
         return orjson.dumps(self.to_dict())
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """A self-contained, offline HTML report; also written atomically to ``path`` if given."""
+        """A self-contained, offline HTML report; also written atomically to ``path`` if given.
+
+        Raises:
+            InvalidInput: the folder of ``path`` does not exist.
+        """
         from modelcycle.services.data.profile._html import render_html, write_atomic
 
         text = render_html(self)
         if path is not None:
+            folder = Path(os.fspath(path)).parent
+            if not folder.is_dir():
+                from modelcycle.core.errors import InvalidInput
+
+                raise InvalidInput(
+                    f"cannot write the report to {os.fspath(path)!r}: "
+                    f"the folder {str(folder)!r} does not exist; create it first"
+                )
             write_atomic(os.fspath(path), text)
         return text
 
