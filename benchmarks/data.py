@@ -238,6 +238,16 @@ def ydata(python: str, parquet: Path, html: Path) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- workloads
 
+# The targets hold at these sizes; other sizes (--quick) print figures without a verdict.
+TARGET_SMALL_ROWS = 10_000
+TARGET_LARGE_ROWS = 1_000_000
+
+
+def _verdict(ok: bool, applies: bool) -> str:
+    if not applies:
+        return "-"
+    return "pass" if ok else "fail"
+
 
 def profile_small(ctx: Context) -> list[Row]:
     """ydata-profiling (full) against ours on the small frame, HTML report included."""
@@ -255,8 +265,8 @@ def profile_small(ctx: Context) -> list[Row]:
             anchor=f"{anchor['seconds']:.2f} s",
             ours=f"{cold:.3f} s",
             ratio=f"{ratio:.0f}x",
-            target=">= 30x",
-            verdict="pass" if ratio >= 30 else "fail",
+            target=">= 30x" if rows == TARGET_SMALL_ROWS else "(at 10,000)",
+            verdict=_verdict(ratio >= 30, rows == TARGET_SMALL_ROWS),
             raw={"ydata": anchor, "ours": runs, "ours_median_s": median},
         ),
         Row(
@@ -279,6 +289,7 @@ def profile_large(ctx: Context) -> list[Row]:
     r = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
     m = max(runs, key=lambda x: x["peak_rss"] - x["baseline_rss"])
     size = r["estimated_size"]
+    at_size = rows == TARGET_LARGE_ROWS
     with_frame = (m["peak_rss"] - m["baseline_rss"]) / size
     extra = (m["peak_rss"] - m["loaded_rss"]) / size
     mb = 1024 * 1024
@@ -286,8 +297,8 @@ def profile_large(ctx: Context) -> list[Row]:
         Row(
             work=f"profile + HTML, {rows:,} rows x {r['columns']} columns: time (median)",
             ours=f"{r['seconds']:.2f} s",
-            target="<= 10 s",
-            verdict="pass" if r["seconds"] <= 10 else "fail",
+            target="<= 10 s" if at_size else "(at 1,000,000)",
+            verdict=_verdict(r["seconds"] <= 10, at_size),
             raw={"median": r, "rounds": runs},
         ),
         Row(
@@ -295,8 +306,8 @@ def profile_large(ctx: Context) -> list[Row]:
                 f"  peak RSS over baseline, frame included (frame {size / mb:,.0f} MiB estimated)"
             ),
             ours=f"{(m['peak_rss'] - m['baseline_rss']) / mb:,.0f} MiB = {with_frame:.2f}x",
-            target="<= 3x",
-            verdict="pass" if with_frame <= 3 else "fail",
+            target="<= 3x" if at_size else "(at 1,000,000)",
+            verdict=_verdict(with_frame <= 3, at_size),
         ),
         Row(
             work="  the frame as loaded (RSS after read_parquet over baseline)",
@@ -333,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the workloads and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ydata-python", default=".bench-venv-data/bin/python")
-    parser.add_argument("--small-rows", type=int, default=10_000)
-    parser.add_argument("--large-rows", type=int, default=1_000_000)
+    parser.add_argument("--small-rows", type=int, default=TARGET_SMALL_ROWS)
+    parser.add_argument("--large-rows", type=int, default=TARGET_LARGE_ROWS)
     parser.add_argument("--rounds", type=int, default=3, help="calls of ours on the small frame")
     parser.add_argument("--large-rounds", type=int, default=3, help="child runs on the large frame")
     parser.add_argument("--seed", type=int, default=0)
