@@ -136,12 +136,11 @@ def render_html(profile: Profile) -> str:
     """The report of ``profile`` as one HTML document."""
     ids = {name: f"col-{i}" for i, name in enumerate(profile.columns)}
     figures = profile_figures(profile, ids)
-    columns = [
-        {"id": ids[name], "p": c, "rows": column_rows(c), "figs": [
-            f"{ids[name]}-{role}" for role in ("hist", "top") if f"{ids[name]}-{role}" in figures
-        ]}
-        for name, c in profile.columns.items()
-    ]  # fmt: skip
+    columns = []
+    for name, c in profile.columns.items():
+        figs = [f"{ids[name]}-{role}" for role in ("hist", "top")]
+        present = [f for f in figs if f in figures]
+        columns.append({"id": ids[name], "p": c, "rows": column_rows(c), "figs": present})
     dup_columns = list(profile.columns)
     return (
         _environment()
