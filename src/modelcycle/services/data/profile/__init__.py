@@ -8,9 +8,9 @@ over whole columns; a sample, when ``max_rows`` asks for one, is stated in the r
 
 from __future__ import annotations
 
+from modelcycle.core.entities.dataset import ColumnKind
 from modelcycle.services.data.profile._compute import compute_profile
 from modelcycle.services.data.profile._model import (
-    ColumnKind,
     ColumnProfile,
     Correlations,
     DatetimeStats,

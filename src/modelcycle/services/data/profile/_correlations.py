@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from modelcycle.services.data.profile._model import ColumnKind, Correlations, Matrix
+from modelcycle.core.entities.dataset import ColumnKind
+from modelcycle.services.data.profile._model import Correlations, Matrix
 from modelcycle.services.data.profile._values import finite, present
 
 if TYPE_CHECKING:

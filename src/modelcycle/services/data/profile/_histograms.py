@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from modelcycle.services.data.profile._model import ColumnKind, Histogram
+from modelcycle.core.entities.dataset import ColumnKind
+from modelcycle.services.data.profile._model import Histogram
 from modelcycle.services.data.profile._values import numeric_values
 
 if TYPE_CHECKING:

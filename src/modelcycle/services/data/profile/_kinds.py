@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from modelcycle.services.data.profile._model import ColumnKind
+from modelcycle.core.entities.dataset import ColumnKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

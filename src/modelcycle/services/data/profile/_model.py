@@ -13,21 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.core.entities.dataset import ColumnKind
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 JSONScalar = str | int | float | bool | None
-
-
-class ColumnKind(enum.StrEnum):
-    """How a column is profiled; the rule that picks one is in ``_kinds.infer_kinds``."""
-
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-    BOOLEAN = "boolean"
-    DATETIME = "datetime"
-    TEXT = "text"
-    OTHER = "other"
 
 
 class WarningKind(enum.StrEnum):

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from modelcycle.core.entities.dataset import ColumnKind
 from modelcycle.services.data.profile._histograms import histograms
 from modelcycle.services.data.profile._model import (
-    ColumnKind,
     ColumnProfile,
     DatetimeStats,
     NumericStats,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelcycle.services.data.profile._model import ColumnKind, ProfileWarning, WarningKind
+from modelcycle.core.entities.dataset import ColumnKind
+from modelcycle.services.data.profile._model import ProfileWarning, WarningKind
 from modelcycle.services.data.profile._stats import TARGET_TOP_VALUES
 
 if TYPE_CHECKING:
