@@ -35,7 +35,12 @@ from modelcycle.core.ids import check_id, new_id
 from modelcycle.core.paths import confine, normalize_artifact_name
 from modelcycle.core.ports import TrackingService
 from modelcycle.core.refs import check_name
-from modelcycle.services.tracking.capture import capture_environment, capture_git, code_version
+from modelcycle.services.tracking.capture import (
+    GitState,
+    capture_environment,
+    capture_git,
+    code_version,
+)
 from modelcycle.services.tracking.liveness import find_dead, host_identity
 from modelcycle.services.tracking.validation import (
     MAX_KEY_LENGTH,
@@ -97,6 +102,7 @@ class LocalTrackingService(TrackingService):
         self._diff_digests: dict[bytes, str] = {}
         self._project_ids: dict[str, int] = {}
         self._capturing: list[threading.Thread] = []
+        self._code_version: tuple[GitState, str | None, CodeVersion] | None = None
         self._capture_lock = threading.Lock()
 
     # -- projects -------------------------------------------------------------------------
@@ -212,7 +218,10 @@ class LocalTrackingService(TrackingService):
             if diff_digest is None:
                 diff_digest = self._artifacts.put_bytes(git.diff)[0]
                 self._diff_digests[git.diff] = diff_digest
-        return environment, code_version(git, diff_digest)
+        known = self._code_version
+        if known is None or known[0] is not git or known[1] != diff_digest:
+            known = self._code_version = (git, diff_digest, code_version(git, diff_digest))
+        return environment, known[2]
 
     @override
     def log_batch(
