@@ -15,6 +15,9 @@ runs each workload of ``WORKLOADS``:
 - ``large``: ours alone on 1,000,000 rows x 20 columns, each round in a fresh child process:
   the median round's time, and the highest peak resident memory against the frame's
   ``estimated_size()``.
+- ``register``: ``mc.data.register`` of a CSV of 1 GB or more in a fresh child process, its
+  time and peak memory against the file's size, beside pandas reading the same file and
+  writing it as Parquet.
 
 A workload is a function ``(Context) -> list[Row]``; to measure something else on the same
 frames (registering a 1 GB CSV, say), write such a function and add it to ``WORKLOADS``.
@@ -321,10 +324,112 @@ def profile_large(ctx: Context) -> list[Row]:
     ]
 
 
+# ----------------------------------------------------------------------------- register
+
+TARGET_CSV_BYTES = 1 << 30
+
+_REGISTER_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+import modelcycle as mc
+import pyarrow, pyarrow.csv, pyarrow.parquet, sqlalchemy, fsspec  # loaded before the baseline
+mc.configure(sys.argv[2])
+mc.set_project("bench")  # opens the store
+baseline = status("VmRSS")
+t0 = time.perf_counter()
+version = mc.data.register("big", sys.argv[1])
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "baseline_rss": baseline, "peak_rss": status("VmHWM"),
+    "rows": version.num_rows, "snapshot_bytes": version.size_bytes}))
+"""
+
+_PANDAS_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+import pandas as pd, pyarrow.parquet
+baseline = status("VmRSS")
+t0 = time.perf_counter()
+pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2])
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "baseline_rss": baseline, "peak_rss": status("VmHWM")}))
+"""
+
+
+def _big_csv(ctx: Context, target_bytes: int) -> Path:
+    """A CSV of at least ``target_bytes``: the synthetic frame written again and again."""
+    path = ctx.work / f"big_{target_bytes}.csv"
+    if path.exists():
+        return path
+    import pyarrow.csv as pacsv
+
+    t0 = time.perf_counter()
+    chunk = make_frame(200_000, ctx.args.seed).to_arrow()
+    with pacsv.CSVWriter(path, chunk.schema) as writer:
+        while path.stat().st_size < target_bytes:
+            writer.write_table(chunk)
+    size = path.stat().st_size
+    print(f"  wrote a {size / 1e9:.2f} GB CSV in {time.perf_counter() - t0:.1f} s", flush=True)
+    return path
+
+
+def _child(code: str, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"child failed:\n{out.stderr[-4000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def register_csv(ctx: Context) -> list[Row]:
+    """Register a CSV of a gigabyte or more: time and peak memory against the file's size.
+
+    The anchor column is pandas reading the same file and writing it as Parquet, the usual
+    hand-made snapshot; it holds the whole file in memory.
+    """
+    target = ctx.args.csv_bytes
+    csv = _big_csv(ctx, target)
+    size = csv.stat().st_size
+    print(f"  mc.data.register of {size / 1e9:.2f} GB in a fresh child process ...", flush=True)
+    ours = _child(_REGISTER_CHILD, str(csv), str(ctx.work / "store"))
+    print("  pandas.read_csv(...).to_parquet(...) in a fresh child process ...", flush=True)
+    pandas = _child(_PANDAS_CHILD, str(csv), str(ctx.work / "pandas.parquet"))
+    ours_peak = ours["peak_rss"] - ours["baseline_rss"]
+    pandas_peak = pandas["peak_rss"] - pandas["baseline_rss"]
+    at_size = target >= TARGET_CSV_BYTES
+    mb = 1024 * 1024
+    return [
+        Row(
+            work=f"register a {size / 1e9:.2f} GB CSV ({ours['rows']:,} rows): time",
+            anchor=f"{pandas['seconds']:.1f} s (pandas)",
+            ours=f"{ours['seconds']:.1f} s",
+            ratio=f"{pandas['seconds'] / ours['seconds']:.1f}x",
+        ),
+        Row(
+            work="  peak RSS over baseline, against the file's size",
+            anchor=f"{pandas_peak / mb:,.0f} MiB = {pandas_peak / size:.2f}x",
+            ours=f"{ours_peak / mb:,.0f} MiB = {ours_peak / size:.2f}x",
+            target="well under 1x" if at_size else "(at 1 GB)",
+            verdict=_verdict(ours_peak < size / 2, at_size),
+            raw={"ours": ours, "pandas": pandas, "csv_bytes": size},
+        ),
+    ]
+
+
 Workload = tuple[str, "Callable[[Context], list[Row]]"]
 WORKLOADS: list[Workload] = [
     ("small", profile_small),
     ("large", profile_large),
+    ("register", register_csv),
 ]
 
 
@@ -332,7 +437,7 @@ WORKLOADS: list[Workload] = [
 
 
 def _table(rows: list[Row]) -> str:
-    head = ("work", "ydata-profiling", "ModelCycle", "ratio", "target", "")
+    head = ("work", "anchor", "ModelCycle", "ratio", "target", "")
     cells = [head] + [(r.work, r.anchor, r.ours, r.ratio, r.target, r.verdict) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
@@ -349,13 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="calls of ours on the small frame")
     parser.add_argument("--large-rounds", type=int, default=3, help="child runs on the large frame")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--csv-bytes", type=int, default=TARGET_CSV_BYTES, help="size of the registered CSV"
+    )
     parser.add_argument("--only", default="", help="comma-separated workload names")
     parser.add_argument("--quick", action="store_true", help="2,000 and 100,000 rows")
     parser.add_argument("--keep", type=Path, help="keep the frames and reports in this folder")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.small_rows, args.large_rows = 2_000, 100_000
+        args.small_rows, args.large_rows, args.csv_bytes = 2_000, 100_000, 50_000_000
     wanted = {w for w in args.only.split(",") if w}
     selected = [(name, fn) for name, fn in WORKLOADS if not wanted or name in wanted]
     today = dt.datetime.now(dt.UTC).date().isoformat()

@@ -13,6 +13,8 @@ categories, the distinct values when there are few of them.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ CATEGORY_LIMIT = 50
 """A string column with at most this many distinct values is categorical, with its values kept."""
 
 _COMPRESSION = "zstd"
+_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +107,34 @@ class _Writer:
             self.parquet.close()
             raise
 
+        # Row groups are written on a thread of their own while the source parses the next
+        # ones (pyarrow releases the GIL in both); at most _IN_FLIGHT wait, bounding memory.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelcycle-snapshot")
+        self._pending: deque[Future[None]] = deque()
+
     def emit(self, table: pa.Table) -> None:
+        """Queue a row group for writing (its order is kept)."""
+        while len(self._pending) >= _IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, table))
+
+    def _write(self, table: pa.Table) -> None:
         table = _contiguous(table)
         self.parquet.write_table(table, row_group_size=ROW_GROUP_ROWS)
         self.ipc.write_table(table, max_chunksize=ROW_GROUP_ROWS)
         for summary, column in zip(self.summaries, table.columns, strict=True):
             summary.update(column)
 
+    def finish(self) -> None:
+        """Wait for every queued row group; raises what writing one raised."""
+        while self._pending:
+            self._pending.popleft().result()
+
     def close(self) -> None:
+        """Stop the writer thread and close both files (also after a failure)."""
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
         try:
             self.ipc.close()
         finally:
@@ -177,6 +200,7 @@ def write_snapshot(
             pending = [_conform(b, schema) for b in pending]
         if pending_rows or rows == 0:
             writer.emit(pa.Table.from_batches(pending, schema=writer.schema))
+        writer.finish()
     finally:
         if writer is not None:
             writer.close()
