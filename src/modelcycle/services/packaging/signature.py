@@ -104,7 +104,8 @@ def _array_inputs(array: np.ndarray[Any, Any]) -> tuple[ColumnSpec, ...]:
         dtypes = [c.dtype for c in columns]
     _refuse_untyped(names, families, dtypes)
     if array.dtype.kind in "fcOM":
-        nulls = [bool(v) for v in pd.isna(array).any(axis=0)]
+        missing: np.ndarray[Any, Any] = np.asarray(pd.isna(array), dtype=bool)
+        nulls = [bool(missing[:, i].any()) for i in range(missing.shape[1])]
     else:
         nulls = [False] * len(names)
     return tuple(
