@@ -1,0 +1,1 @@
+"""Registry: logged models, registered versions, aliases, reviews, exports, evaluation, gate."""
