@@ -13,6 +13,7 @@ from modelcycle._version import __version__
 
 if TYPE_CHECKING:
     from modelcycle.core.entities.dataset import Dataset, DatasetVersion
+    from modelcycle.core.entities.model import LoggedModel, ModelVersion, Signature
     from modelcycle.core.entities.project import Direction, ProblemCard, Project, Task
     from modelcycle.core.entities.run import MetricHistory, MetricPoint, Run, RunStatus
     from modelcycle.core.errors import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
         SchemaOutdated,
         StoreError,
     )
-    from modelcycle.sdk import data
+    from modelcycle.sdk import data, models
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from modelcycle.sdk.models import log_model
     from modelcycle.sdk.session import configure
 
 _LAZY: dict[str, str] = {
@@ -87,6 +89,8 @@ _LAZY: dict[str, str] = {
         ("Direction", "ProblemCard", "Project", "Task"), "modelcycle.core.entities.project"
     ),
     **dict.fromkeys(("Dataset", "DatasetVersion"), "modelcycle.core.entities.dataset"),
+    **dict.fromkeys(("LoggedModel", "ModelVersion", "Signature"), "modelcycle.core.entities.model"),
+    "log_model": "modelcycle.sdk.models",
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
     ),
@@ -109,7 +113,7 @@ _LAZY: dict[str, str] = {
     ),
 }
 
-_SUBMODULES: dict[str, str] = {"data": "modelcycle.sdk.data"}
+_SUBMODULES: dict[str, str] = {"data": "modelcycle.sdk.data", "models": "modelcycle.sdk.models"}
 
 __all__ = [
     "ActiveRun",
@@ -121,10 +125,12 @@ __all__ = [
     "IntegrityError",
     "InvalidFilter",
     "InvalidInput",
+    "LoggedModel",
     "MetricHistory",
     "MetricPoint",
     "MissingDependency",
     "ModelCycleError",
+    "ModelVersion",
     "NotFound",
     "NotImplementedYet",
     "PermissionDenied",
@@ -134,6 +140,7 @@ __all__ = [
     "RunList",
     "RunStatus",
     "SchemaOutdated",
+    "Signature",
     "StoreError",
     "Task",
     "__version__",
@@ -151,8 +158,10 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "models",
     "search_runs",
     "set_project",
     "set_tag",

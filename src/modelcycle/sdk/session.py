@@ -17,6 +17,7 @@ from modelcycle.core.settings import Settings, resolve_settings
 if TYPE_CHECKING:
     from modelcycle.core.ports import TrackingService
     from modelcycle.services.data.versions import DatasetVersions
+    from modelcycle.services.registry.versions import ModelRegistry
     from modelcycle.services.tracking import RunBuffer
     from modelcycle.store.artifacts import ArtifactStore
     from modelcycle.store.metadata import SqlMetadataStore
@@ -36,6 +37,7 @@ class Session:
     project: str = DEFAULT_PROJECT
     project_chosen: bool = False  # set_project was called: searches default to it
     _data: DatasetVersions | None = None
+    _registry: ModelRegistry | None = None
 
     @property
     def data(self) -> DatasetVersions:
@@ -45,6 +47,15 @@ class Session:
 
             self._data = DatasetVersions(self.metadata, self.artifacts)
         return self._data
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The model registry of this store."""
+        if self._registry is None:
+            from modelcycle.services.registry.versions import ModelRegistry
+
+            self._registry = ModelRegistry(self.metadata, self.artifacts)
+        return self._registry
 
     def close(self) -> None:
         """Write what is buffered and release the store."""
