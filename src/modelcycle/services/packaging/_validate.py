@@ -62,14 +62,22 @@ def validate_input(data: object, signature: Signature) -> pd.DataFrame | np.ndar
 def _frame_for(data: object, signature: Signature) -> pd.DataFrame:
     if is_named(data):
         return named_frame(data)
-    array = unnamed_array(data)
-    names = signature.input_names
-    if array.shape[1] != len(names):
+    names = list(signature.input_names)
+    if isinstance(data, (list, tuple)):  # rows of mixed types: keep each column's own type
+        rows: Any = list(data) if data and isinstance(data[0], (list, tuple)) else [data]
+        width = max((len(row) for row in rows), default=len(names))
+    else:
+        rows = unnamed_array(data)
+        width = rows.shape[1]
+    if width != len(names):
         raise InvalidInput(
-            f"input has {array.shape[1]} unnamed columns but the model takes {len(names)}: "
+            f"input has {width} unnamed columns but the model takes {len(names)}: "
             f"{', '.join(names)}; send named columns (a dict or a DataFrame)"
         )
-    return pd.DataFrame(array, columns=list(names))
+    try:
+        return pd.DataFrame(rows, columns=names)
+    except ValueError as exc:
+        raise InvalidInput(f"input rows are not all the same length: {exc}") from exc
 
 
 def _validate_frame(frame: pd.DataFrame, signature: Signature) -> pd.DataFrame:
@@ -114,9 +122,10 @@ def _check_column(
     family = pandas_family(series)
     if family is None and nulls == len(series):
         family = spec.dtype  # all missing: only the null check applies
+    accepted = family
     if family == "float" and spec.dtype == "integer" and _whole(series):
-        family = "integer"
-    if family not in _ACCEPTS[spec.dtype]:
+        accepted = "integer"
+    if accepted not in _ACCEPTS[spec.dtype]:
         return f"expected {spec.dtype}, got {describe(series)}{_sample(series, spec)}", series
     if nulls and not spec.nullable:
         return (
@@ -124,7 +133,7 @@ def _check_column(
             "(its input example had none)",
             series,
         )
-    return _convert(series, family, spec)
+    return _convert(series, family or spec.dtype, spec)
 
 
 def _whole(series: pd.Series[Any]) -> bool:
