@@ -26,6 +26,7 @@ class Operation(StrEnum):
     CLEAN = "clean"  # a recipe applied to a parent version
     SPLIT = "split"  # one part of a parent version
     LABEL = "label"  # labelled samples merged into a parent version
+    FAILURES = "failures"  # the worst-predicted rows of an evaluation, kept for labelling
 
 
 @dataclass(frozen=True, slots=True)

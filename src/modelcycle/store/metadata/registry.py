@@ -449,9 +449,9 @@ def _load_version(conn: Connection, version_id: str) -> ModelVersion:
         description=row.description,
         exports={
             e.format: {
+                **loads(e.parity_json),  # the export's record: parity, details
                 "digest": e.digest,
                 "size_bytes": e.size_bytes,
-                "parity": loads(e.parity_json),
                 "created_at": e.created_at,
             }
             for e in exports
