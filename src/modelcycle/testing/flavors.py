@@ -29,6 +29,7 @@ import numpy as np
 from modelcycle.core.entities.model import Signature
 from modelcycle.core.errors import IntegrityError
 from modelcycle.services.packaging._flavor_protocol import Flavor
+from modelcycle.services.packaging._requirements import ALTERNATIVES
 from modelcycle.services.packaging.flavors import flavor_for, get_flavor, known_flavors
 from modelcycle.services.packaging.load import digest_of
 from modelcycle.services.packaging.loaded import LoadedModel
@@ -137,8 +138,13 @@ def _check_requirements(flavor: Flavor, model: object, example: object) -> None:
         all("==" in r for r in packaged.requirements),
         f"{flavor.name}: requirements must be pinned, got {packaged.requirements!r}",
     )
+    accepted = (
+        {flavor.packages[0].lower(), *ALTERNATIVES.get(flavor.packages[0], ())}
+        if (flavor.packages)
+        else set()
+    )
     _expect(
-        flavor.packages[0].lower() in pinned if flavor.packages else True,
+        bool(accepted & pinned) if flavor.packages else True,
         f"{flavor.name}: requirements {packaged.requirements!r} miss {flavor.packages[:1]}",
     )
     _expect(packaged.digest == digest_of(packaged.data), f"{flavor.name}: wrong digest")

@@ -29,6 +29,9 @@ _DISTRIBUTIONS: dict[str, str] = {
     "yaml": "PyYAML",
     "PIL": "pillow",
 }
+# Builds of one package published under other names (the same import, the same version line):
+# the requirement names the one installed.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {"xgboost": ("xgboost-cpu",)}
 _NOT_REQUIREMENTS = frozenset({"builtins", "__main__", "modelcycle", "functools", "collections"})
 
 
@@ -73,7 +76,9 @@ def _distribution(module: str) -> str:
 
 @functools.cache
 def _pin(name: str) -> str | None:
-    try:
-        return f"{name}=={importlib.metadata.version(name)}"
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    for candidate in (name, *ALTERNATIVES.get(name, ())):
+        try:
+            return f"{candidate}=={importlib.metadata.version(candidate)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
