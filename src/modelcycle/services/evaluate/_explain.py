@@ -52,6 +52,21 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
+class _Fitted:
+    """The evaluated model in the shape scikit-learn's permutation importance checks for.
+
+    ``permutation_importance`` accepts only objects with a ``fit`` method, though it never
+    calls it; ours may be any object with ``predict``. ``fit`` leaves the model untouched.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def fit(self, *_: Any, **__: Any) -> _Fitted:
+        """Return self: the model is already fitted and is never refitted here."""
+        return self
+
+
 def permutation_importance(
     model: Any,
     features: pd.DataFrame,
@@ -68,12 +83,12 @@ def permutation_importance(
     sample = sample_rows(outcome.y.size, rows, seed)
     sign = 1.0 if higher_is_better(primary) else -1.0
 
-    def score(estimator: Any, x: pd.DataFrame, y: np.ndarray) -> float:
-        value = metric_value(primary, predict_outcome(estimator, x, y, outcome, classes))
+    def score(estimator: _Fitted, x: pd.DataFrame, y: np.ndarray) -> float:
+        value = metric_value(primary, predict_outcome(estimator.model, x, y, outcome, classes))
         return np.nan if value is None else sign * value
 
     result = sk_permutation_importance(
-        model,
+        _Fitted(model),
         features.iloc[sample],
         outcome.y[sample],
         scoring=score,

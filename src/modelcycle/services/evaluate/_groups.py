@@ -57,7 +57,7 @@ def by_value(series: pd.Series[Any], max_values: int) -> Groups:
     """One slice per most frequent value, ``(other)`` for the rest, ``(missing)`` for nulls."""
     counts = series.value_counts(dropna=True, sort=True)
     top = counts.index[:max_values]
-    codes = np.asarray(pd.Categorical(series, categories=top).codes, dtype=np.int64)
+    codes = np.asarray(top.get_indexer(pd.Index(series)), dtype=np.int64)
     missing = np.asarray(series.isna(), dtype=bool)
     labels = [str(scalar(v)) for v in top]
     kinds = ["value"] * len(labels)
