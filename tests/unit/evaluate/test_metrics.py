@@ -134,3 +134,18 @@ def test_a_requested_primary_metric_is_used(regression: tuple[Any, pd.DataFrame]
     e = evaluate_model(model, frame, "y", primary_metric="mae", explain=False)
     assert e.primary_metric == "mae"
     assert set(e.slices[0].metrics) == {"mae"}
+
+
+def test_a_frame_of_one_class_leaves_the_ranking_metrics_out(
+    binary: tuple[Any, pd.DataFrame],
+) -> None:
+    model, frame = binary
+    ones = frame[frame["y"] == 1]
+    e = evaluate_model(model, ones, "y", explain_rows=[0])
+    assert e.metrics["roc_auc"] is None
+    assert e.metrics["pr_auc"] is None
+    assert "roc_auc: not computed, the truth holds a single class" in e.notes
+    assert e.primary_metric == "accuracy"
+    assert e.metrics["recall"] == pytest.approx((model.predict(ones.drop(columns="y")) == 1).mean())
+    assert not {"roc", "pr"} & set(e.figures)
+    assert "calibration" in e.figures

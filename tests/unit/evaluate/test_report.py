@@ -165,3 +165,51 @@ def test_flagged_slices_and_notes_reach_the_report() -> None:
     assert e.flagged_slices
     assert 'id="flagged"' in text
     assert "roc_auc: not computed, the model has no predict_proba" in text
+
+
+@pytest.mark.parametrize("fixture", ["binary", "multiclass", "regression"])
+def test_every_problem_renders_and_round_trips(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    model, frame = request.getfixturevalue(fixture)
+    e = evaluate_model(model, frame, "y", importance_rows=200, shap=fixture == "multiclass")
+    d = _no_nan(e.to_json().decode())
+    assert Evaluation.from_dict(d).to_dict() == e.to_dict()
+    parser = _Tags()
+    parser.feed(e.to_html(tmp_path / "r.html"))
+    assert parser.errors == []
+    drawn = {attrs["data-fig"] for tag, attrs in parser.tags if "data-fig" in attrs}
+    assert drawn <= set(e.figures) | {"importance", "shap-importance"}
+    expected = {
+        "binary": {"roc", "pr", "calibration", "confusion", "confusion-normalized"},
+        "multiclass": {"roc", "pr", "calibration", "confusion", "confusion-normalized"},
+        "regression": {"residuals", "pred-vs-actual"},
+    }[fixture]
+    assert set(e.figures) == expected
+    if fixture == "multiclass":
+        assert len(e.figures["roc"]["data"]) == 4  # one curve per class and the chance line
+        assert "shap-importance" in drawn
+
+
+def test_scatter_plots_use_a_stated_sample() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=12_000)})
+    frame["y"] = 2 * frame["x"] + rng.normal(size=12_000)
+    e = evaluate_model(LinearRegression().fit(frame[["x"]], frame["y"]), frame, "y", explain=False)
+    assert len(e.figures["residuals"]["data"][0]["x"]) == 5000
+    assert e.settings["plot_rows"] == 5000
+    assert "a seeded random sample of 5,000 of 12,000 rows" in e.to_html()
+
+
+def test_boolean_targets_are_classes() -> None:
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"x": rng.normal(size=300)})
+    frame["y"] = frame["x"] + rng.normal(scale=0.5, size=300) > 0
+    model = LogisticRegression().fit(frame[["x"]], frame["y"])
+    e = evaluate_model(model, frame, "y", explain=False)
+    assert e.classes == (False, True)
+    assert e.positive_class is True
+    assert e.failure_cases is not None
+    assert e.failure_cases["prediction"].dtype == bool

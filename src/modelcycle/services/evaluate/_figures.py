@@ -56,6 +56,8 @@ def _one_vs_rest(o: Outcome, classes: tuple[Any, ...]) -> list[tuple[str, np.nda
     if o.proba is None:
         return []
     if o.problem == "binary":
+        if np.unique(o.y).size < 2:  # no curve without both classes in the truth
+            return []
         return [(str(scalar(classes[1])), o.y == 1, o.proba[:, 1])]
     present = [c for c in range(o.n_classes) if (o.y == c).any() and not (o.y == c).all()]
     return [(str(scalar(classes[c])), o.y == c, o.proba[:, c]) for c in present[:MAX_CURVE_CLASSES]]
