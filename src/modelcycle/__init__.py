@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         StoreError,
     )
     from modelcycle.sdk import data, models
+    from modelcycle.sdk.evaluation import evaluate
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -91,6 +92,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Dataset", "DatasetVersion"), "modelcycle.core.entities.dataset"),
     **dict.fromkeys(("LoggedModel", "ModelVersion", "Signature"), "modelcycle.core.entities.model"),
     "log_model": "modelcycle.sdk.models",
+    "evaluate": "modelcycle.sdk.evaluation",
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
     ),
@@ -149,6 +151,7 @@ __all__ = [
     "data",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "flush",
     "get_metric_history",
     "get_project",

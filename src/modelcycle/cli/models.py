@@ -339,3 +339,82 @@ def export(
     )
     if not parity.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    ref: RefArgument,
+    data: Annotated[str, typer.Argument(help="The labelled dataset version, e.g. churn-test@1.")],
+    target: Annotated[
+        str | None, typer.Option(help="The label column (default: the project's).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML report here.")
+    ] = None,
+    open_report: Annotated[
+        bool, typer.Option("--open", help="Open the report in a browser.")
+    ] = False,
+    shap: Annotated[bool, typer.Option(help="Add SHAP explanations (the shap extra).")] = False,
+    project: _store.ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate a version on a dataset version: metrics, plots, slices, failure cases."""
+    import webbrowser
+
+    from modelcycle.sdk.evaluation import evaluate as run_evaluation
+
+    _registry(ctx)
+    _use_project(project)
+    with console().status(f"evaluating {ref} on {data}"):
+        result = run_evaluation(ref, data, target=target, shap=shap)
+    path = output
+    if path is None and open_report:
+        path = Path(f"{ref.replace('@', '-')}-evaluation.html")
+    if path is not None:
+        result.to_html(path)
+    if open_report and path is not None:
+        webbrowser.open(path.resolve().as_uri())
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = Table("metric", "value", title=f"{ref} on {data}")
+    for name, figure in result.metrics.items():
+        table.add_row(name, value(figure))
+    console().print(table)
+    if path is not None:
+        console().print(f"Wrote [bold]{path}[/bold]", markup=True)
+
+
+@app.command()
+def gate(
+    ctx: typer.Context,
+    ref: RefArgument,
+    data: Annotated[str, typer.Argument(help="The dataset version to compare on.")],
+    tolerance: Annotated[
+        float, typer.Option(help="How much worse than production still passes.")
+    ] = 0.0,
+    project: _store.ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare a version with the goal and with production; exit 1 when it does not pass."""
+    from modelcycle.sdk.evaluation import gate as run_gate
+
+    _registry(ctx)
+    _use_project(project)
+    with console().status(f"gating {ref} on {data}"):
+        version = run_gate(ref, data, tolerance=tolerance)
+    if as_json:
+        print_json(version_dict(version))
+    else:
+        result = version.gate
+        verdict = "[green]passed[/green]" if result and result.passed else "[red]FAILED[/red]"
+        console().print(f"{version.ref} {verdict}: {result.reason if result else ''}", markup=True)
+    if version.gate is None or not version.gate.passed:
+        raise typer.Exit(1)
+
+
+def _use_project(project: str | None) -> None:
+    from modelcycle.sdk.session import get_session
+
+    get_session().project = _store.project_name(project)

@@ -27,6 +27,7 @@ __all__ = [
     "delete_alias",
     "events",
     "export",
+    "gate",
     "get",
     "lineage",
     "list_models",
@@ -189,3 +190,14 @@ def events(name: str) -> list[RegistryEvent]:
     """Every registry change to ``name``, oldest first."""
     session = get_session()
     return session.registry.events(session.project, name)
+
+
+def gate(ref: str | ModelVersion, data: object, *, tolerance: float = 0.0) -> ModelVersion:
+    """Compare a version with the goal and with production on ``data``; stored on the version.
+
+    See ``mc.evaluate`` for what ``data`` may be. ``set_alias(name, "production", ...)``
+    accepts only a version whose gate passed (and that was approved).
+    """
+    from modelcycle.sdk.evaluation import gate as run_gate
+
+    return run_gate(ref, data, tolerance=tolerance)
