@@ -7,12 +7,18 @@ commands that show what it did:
 1. a CSV export (with the gaps and duplicates real exports have) becomes a dataset version;
 2. the version is profiled (an HTML report) and validated against declared rules;
 3. a cleaning recipe makes a new version, which passes; a stratified split makes train/test;
-4. a gradient-boosting sweep trains on the train part, each run recording its inputs.
+4. a gradient-boosting sweep trains on the train part, each run recording its inputs and
+   logging its model;
+5. the best model is evaluated on the test part (an HTML report), registered, approved, passed
+   through the gate, promoted to ``production``, exported to ONNX and loaded back.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
+import webbrowser
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +106,7 @@ def train_one(
             learning_rate=learning_rate, n_estimators=n_estimators, random_state=0
         )
         model.fit(X_train, y_train)
+        mc.log_model(model, input_example=X_train.head(20))
         curve = []
         stages = zip(
             model.staged_predict_proba(X_train), model.staged_predict_proba(X_val), strict=True
@@ -128,6 +135,45 @@ def train_one(
         return run.id, curve[-1]
 
 
+def ship_best(run_id: str, parts: dict[str, mc.DatasetVersion], reports: Path) -> str:
+    """Evaluate, register, review, gate, promote, export and load the best run's model."""
+    evaluation = mc.evaluate(run_id, parts["test"])
+    report = reports / "evaluation.html"
+    evaluation.to_html(report)
+    flagged = len(evaluation.flagged_slices)
+    print(
+        f"\nEvaluated the best run on {parts['test'].ref}: roc_auc "
+        f"{evaluation.metrics['roc_auc']:.4f}, {flagged} slice(s) flagged, report {report}"
+    )
+    version = mc.models.register(run_id, "breast-cancer-gbm", description="quickstart sweep")
+    mc.models.approve(version, comment="reviewed the evaluation report")
+    gate = mc.models.gate(version, parts["test"]).gate
+    passed = gate is not None and gate.passed
+    reason = gate.reason if gate is not None else "not run"
+    print(f"Registered {version.ref}; gate {'passed' if passed else 'FAILED'}: {reason}")
+    if passed:
+        mc.models.set_alias(version.name, "production", version.version)
+        print(f"{version.name}@production -> {version.ref}")
+    exported = mc.models.export(version, "onnx", reports / "breast-cancer-gbm.onnx")
+    print(
+        f"Exported to ONNX ({len(exported.data):,} bytes), parity "
+        f"{'passed' if exported.parity.passed else 'FAILED'} on {exported.parity.rows} rows"
+    )
+    production = mc.models.load(f"{version.name}@latest")
+    rows = parts["test"].load().drop(columns=TARGET).head(3)
+    print(f"Loaded it back: predictions for 3 test rows {production.predict(rows).tolist()}")
+    _open(report)
+    return version.ref
+
+
+def _open(report: Path) -> None:
+    """Open the report in a browser when there is a screen; otherwise say where it is."""
+    if os.environ.get("DISPLAY") and sys.stdout.isatty():
+        webbrowser.open(report.resolve().as_uri())
+    else:
+        print(f"Open {report.resolve()} in a browser to read the evaluation.")
+
+
 def main() -> None:
     """Declare the problem, run the sweep, compare the runs, say where to look."""
     project = mc.set_project(
@@ -147,6 +193,7 @@ def main() -> None:
             best_id, best_auc = max(results, key=lambda item: item[1])
             mc.log_metric("best_val_roc_auc", best_auc)
             mc.set_tag("best_run", best_id)
+        model_ref = ship_best(best_id, parts, reports)
     best = mc.search_runs(
         filter="params.model = 'GradientBoostingClassifier'",
         order_by=["metrics.val_roc_auc DESC"],
@@ -172,6 +219,7 @@ def main() -> None:
     print(f"  modelcycle runs compare {' '.join(run_id for run_id, _ in results)}")
     print("  modelcycle runs list --project breast-cancer --order-by 'metrics.val_roc_auc DESC'")
     print(f"  the learning curve: modelcycle runs show {best_id} lists its artifact")
+    print(f"  modelcycle models show {model_ref} --project breast-cancer")
     print("  modelcycle data list --project breast-cancer")
     print("  modelcycle data show breast-cancer@2 --project breast-cancer")
     print("  modelcycle data profile breast-cancer@1 --project breast-cancer --open")

@@ -40,11 +40,33 @@ def test_the_quickstart_tracks_a_real_sweep(tmp_path: Path) -> None:
         assert run.params["model"] == "GradientBoostingClassifier"
         assert len(mc.get_metric_history(run.id, "val_roc_auc")) == 100
         assert 0.9 < run.metrics["val_roc_auc"] <= 1.0
-        [artifact] = run.artifacts
-        assert artifact.path == "learning_curve.html"
-        assert artifact.size > 1_000_000  # plotly.js is inlined: the plot works offline
+        artifacts = {a.path: a for a in run.artifacts}
+        assert sorted(artifacts) == [
+            "learning_curve.html",
+            "models/model/input_example",
+            "models/model/model",
+        ]
+        curve = artifacts["learning_curve.html"]
+        assert curve.size > 1_000_000  # plotly.js is inlined: the plot works offline
         assert run.parent_id is not None
         assert mc.get_run(run.parent_id).tags["best_run"] == run.id
         assert run.environment_digest is not None
+        assert {(i.role) for i in run.inputs} == {"train", "validation"}
+        _check_the_model_was_shipped(run.id, tmp_path)
     finally:
         session.configure()
+
+
+def _check_the_model_was_shipped(run_id: str, folder: Path) -> None:
+    mc.set_project("breast-cancer")
+    version = mc.models.get("breast-cancer-gbm@production")
+    assert version.model.run_id == run_id
+    assert version.approval.value == "approved"
+    assert version.gate is not None
+    assert version.gate.passed
+    assert version.exports["onnx"]["parity"]["passed"] is True
+    assert (folder / ".modelcycle-reports" / "evaluation.html").stat().st_size > 100_000
+    assert (folder / ".modelcycle-reports" / "raw_profile.html").is_file()
+    clean = mc.data.get("breast-cancer@2")
+    assert clean.lineage.parents == ("breast-cancer@1",)
+    assert mc.data.get("breast-cancer-test-failures@latest").num_rows > 0
