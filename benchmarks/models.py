@@ -132,9 +132,15 @@ print(json.dumps({"seconds": seconds, "rows": rows, "roc_auc": result.metrics.ge
 
 
 def _child(python: str, code: str, *args: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter inside the store folder (MLflow writes ./mlruns)."""
     env = {**os.environ, **QUIET, "PYTHONPATH": str(ROOT / "src")}
     out = subprocess.run(
-        [python, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+        [python, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=args[0],
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"child failed:\n{out.stderr[-4000:]}")
