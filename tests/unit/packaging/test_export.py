@@ -344,6 +344,28 @@ def test_pmml_classifier_parity(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("java")
+def test_pmml_lightgbm_classifier_parity(cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    from lightgbm import LGBMClassifier
+
+    x, y = cancer
+    model = LGBMClassifier(n_estimators=30, random_state=0, verbose=-1).fit(x, y)
+    result = export_model(model, "pmml", signature=signature_of(x), example=x)
+    _check_parity(result, len(x), classifier=True)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("java")
+def test_pmml_xgboost_regressor_parity(diabetes: tuple[pd.DataFrame, pd.Series]) -> None:
+    from xgboost import XGBRegressor
+
+    x, y = diabetes
+    model = XGBRegressor(n_estimators=30, random_state=0).fit(x, y)
+    result = export_model(model, "pmml", signature=signature_of(x), example=x)
+    _check_parity(result, len(x), classifier=False)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("java")
 def test_pmml_regressor_parity(diabetes: tuple[pd.DataFrame, pd.Series]) -> None:
     x, y = diabetes
     model = GradientBoostingRegressor(n_estimators=40, random_state=0).fit(x, y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,3 +212,21 @@ def test_exports_are_checked_for_parity_and_recorded(
     assert recorded["onnx"]["parity"]["passed"] is True
     with pytest.raises(mc.InvalidInput, match="format must be one of"):
         mc.models.export(version, "h5")
+
+
+@pytest.mark.slow
+def test_a_pmml_export_is_checked_and_recorded(
+    data: tuple[pd.DataFrame, pd.Series], gbm: GradientBoostingClassifier, tmp_path: Path
+) -> None:
+    if shutil.which("java") is None and os.environ.get("CI") != "true":
+        pytest.skip("PMML needs a Java runtime ('java' on PATH)")
+    X, _ = data
+    version = _logged_version(gbm, X)
+    pmml = mc.models.export(version, "pmml", tmp_path / "model.pmml")
+    assert pmml.parity.passed
+    assert (tmp_path / "model.pmml").read_bytes().lstrip().startswith(b"<?xml")
+    assert (
+        mc.models.get("bc-gbm@1")
+        .exports["pmml"]["parity"]["checked_with"]
+        .startswith("jpmml-evaluator")
+    )
