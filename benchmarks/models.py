@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     wanted = set(args.only.split(","))
+    args.mlflow_python = str(Path(args.mlflow_python).absolute())  # children run elsewhere
     ours_python = sys.executable
     print(f"CPython {platform.python_version()}, {os.cpu_count()} CPUs")
     results: dict[str, Any] = {}
