@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,8 +41,6 @@ class DatasetVersions:
     def __init__(self, metadata: SqlMetadataStore, artifacts: ArtifactStore) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
-        self._project_ids: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -135,7 +132,7 @@ class DatasetVersions:
         )
         # The project row is created only once the data has been read and stored, so a source
         # that fails leaves nothing behind (a blob without a version is harmless and shared).
-        project_id = self._project_id(project, create=True)
+        project_id = self.project_id(project, create=True)
         version, _created = self.metadata.datasets.add_version(project_id, name, new)
         return self._bound(version)
 
@@ -164,7 +161,7 @@ class DatasetVersions:
                 f"datasets have version numbers and 'latest', not aliases: use "
                 f"'{ref.name}@<number>' or '{ref.name}@latest' instead of '{ref}'"
             )
-        project_id = self._project_id(project, create=False)
+        project_id = self.project_id(project, create=False)
         return self._bound(self.metadata.datasets.get_version(project_id, ref.name, ref.version))
 
     def get_by_id(self, version_id: str) -> DatasetVersion:
@@ -174,14 +171,14 @@ class DatasetVersions:
     def list_datasets(self, project: str) -> list[Dataset]:
         """The datasets of ``project``, by name."""
         try:
-            project_id = self._project_id(project, create=False)
+            project_id = self.project_id(project, create=False)
         except NotFound:
             return []
         return self.metadata.datasets.list_datasets(project_id)
 
     def list_versions(self, project: str, name: str) -> list[DatasetVersion]:
         """Every version of ``name``, newest first."""
-        project_id = self._project_id(project, create=False)
+        project_id = self.project_id(project, create=False)
         return [self._bound(v) for v in self.metadata.datasets.list_versions(project_id, name)]
 
     def children(self, version: DatasetVersion) -> list[DatasetVersion]:
@@ -242,17 +239,4 @@ class DatasetVersions:
 
     def project_id(self, project: str, *, create: bool) -> int:
         """The id of ``project`` (created on first write when ``create``)."""
-        return self._project_id(project, create=create)
-
-    def _project_id(self, project: str, *, create: bool) -> int:
-        with self._lock:
-            found = self._project_ids.get(project)
-        if found is not None:
-            return found
-        if create:
-            project_id = self.metadata.projects.upsert(project, None).id
-        else:
-            project_id = self.metadata.projects.get(project).id
-        with self._lock:
-            self._project_ids[project] = project_id
-        return project_id
+        return self.metadata.projects.id_of(project, create=create)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +52,6 @@ class ModelRegistry:
     def __init__(self, metadata: SqlMetadataStore, artifacts: ArtifactStore) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
-        self._project_ids: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def register(
         self,
@@ -173,17 +170,7 @@ class ModelRegistry:
 
     def project_id(self, project: str, *, create: bool) -> int:
         """The id of ``project`` (created on first write when ``create``)."""
-        with self._lock:
-            found = self._project_ids.get(project)
-        if found is not None:
-            return found
-        if create:
-            project_id = self.metadata.projects.upsert(project, None).id
-        else:
-            project_id = self.metadata.projects.get(project).id
-        with self._lock:
-            self._project_ids[project] = project_id
-        return project_id
+        return self.metadata.projects.id_of(project, create=create)
 
 
 def _parse(ref: object) -> Ref:

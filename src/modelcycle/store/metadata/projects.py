@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,23 @@ class ProjectRepository:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
+        self._ids: dict[str, int] = {}  # ids never change and projects are never deleted
+        self._ids_lock = threading.Lock()
+
+    def id_of(self, name: str, *, create: bool) -> int:
+        """The id of project ``name``, created (without a card) when ``create``; cached.
+
+        Raises:
+            NotFound: no such project and ``create`` is false.
+        """
+        with self._ids_lock:
+            found = self._ids.get(name)
+        if found is not None:
+            return found
+        project_id = (self.upsert(name, None) if create else self.get(name)).id
+        with self._ids_lock:
+            self._ids[name] = project_id
+        return project_id
 
     def upsert(self, name: str, card: ProblemCard | None) -> Project:
         """Create the project, or update the card fields that ``card`` sets.
