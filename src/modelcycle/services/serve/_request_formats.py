@@ -1,0 +1,110 @@
+"""Request bodies of the scoring routes, turned into column lists.
+
+``POST /predict`` takes one record (``{"a": 1, "b": "x"}``), a list of records, or
+``{"records": [...]}`` / ``{"columns": {"a": [...], "b": [...]}}``. ``POST /invocations``
+takes MLflow's scoring formats, so clients written for ``mlflow models serve`` work unchanged:
+``dataframe_split`` (``{"columns": [...], "data": [[...], ...]}``), ``dataframe_records``,
+``instances`` and ``inputs`` (records, or rows of values in signature order).
+
+Every function returns ``{column: [values...]}`` with one entry per row, or raises
+``BadRequest`` (answered with 400) naming what is wrong with the body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelcycle.core.errors import ModelCycleError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+Columns = dict[str, list[Any]]
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class BadRequest(ModelCycleError):
+    """The body is not a scoring request (not JSON, or not one of the accepted shapes)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+def predict_body(body: Any, names: Sequence[str]) -> Columns:
+    """The columns of a ``/predict`` body."""
+    if isinstance(body, dict) and set(body) == {"records"}:
+        return _records(body["records"], names)
+    if isinstance(body, dict) and set(body) == {"columns"}:
+        return _columns(body["columns"])
+    if isinstance(body, dict):
+        return _records([body], names)
+    if isinstance(body, list):
+        return _records(body, names)
+    raise BadRequest(
+        "the body must be a record, a list of records, {'records': [...]} or "
+        "{'columns': {name: [values]}}"
+    )
+
+
+def invocations_body(body: Any, names: Sequence[str]) -> Columns:
+    """The columns of an ``/invocations`` body in one of MLflow's scoring formats."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object with one of {', '.join(MLFLOW_KEYS)}")
+    keys = [k for k in MLFLOW_KEYS if k in body]
+    if len(keys) != 1:
+        raise BadRequest(
+            f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}, "
+            f"got {', '.join(map(str, body)) or 'nothing'}"
+        )
+    key = keys[0]
+    payload = body[key]
+    if key == "dataframe_split":
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise BadRequest("dataframe_split needs {'columns': [...], 'data': [[...], ...]}")
+        return _rows(payload["data"], payload.get("columns") or list(names))
+    if key == "dataframe_records":
+        return _records(payload, names)
+    if isinstance(payload, dict):  # "inputs" may be columns
+        return _columns(payload)
+    return _records(payload, names)
+
+
+def _records(rows: Any, names: Sequence[str]) -> Columns:
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest("expected a non-empty list of records")
+    if all(isinstance(r, list) for r in rows):
+        return _rows(rows, list(names))
+    if not all(isinstance(r, dict) for r in rows):
+        raise BadRequest("every record must be a JSON object of column: value")
+    keys = list(rows[0])
+    out: Columns = {k: [] for k in keys}
+    for index, row in enumerate(rows):
+        if row.keys() != out.keys():
+            raise BadRequest(
+                f"record {index} has columns {sorted(row)[:10]}, unlike record 0 "
+                f"({sorted(keys)[:10]}); send the same columns in every record"
+            )
+        for key in keys:
+            out[key].append(row[key])
+    return out
+
+
+def _rows(rows: Any, names: Sequence[str]) -> Columns:
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+        raise BadRequest("expected a non-empty list of rows (lists of values)")
+    width = len(names)
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            raise BadRequest(
+                f"row {index} has {len(row)} values for {width} columns ({', '.join(names[:10])})"
+            )
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def _columns(columns: Any) -> Columns:
+    if not isinstance(columns, dict) or not columns:
+        raise BadRequest("'columns' must be a non-empty object of name: [values]")
+    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+    if -1 in lengths or len(lengths) != 1 or 0 in lengths:
+        raise BadRequest("every column must be a non-empty list, all of the same length")
+    return {str(k): list(v) for k, v in columns.items()}

@@ -1,0 +1,106 @@
+"""What a server counts, in Prometheus form (``GET /metrics``).
+
+Requests by route and status, a latency histogram, in-flight requests, predictions per class
+(or a histogram of regression outputs), the version answering, the prediction log's queue
+depth and drops, and the process's CPU and memory (prometheus-client's process collector).
+Each server has a registry of its own, so tests and several apps in one process do not mix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+OUTPUT_BUCKETS = (-1e6, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e6)
+
+
+class ServingMetrics:
+    """The metrics of one server."""
+
+    def __init__(self, log_depth: Callable[[], float], log_dropped: Callable[[], float]) -> None:
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            ProcessCollector,
+        )
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelcycle_requests_total",
+            "HTTP requests",
+            ("route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelcycle_request_seconds",
+            "Time from request to response",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "modelcycle_requests_in_flight", "Requests being answered", registry=self.registry
+        )
+        self.predictions = Counter(
+            "modelcycle_predictions_total",
+            "Rows predicted, by predicted class (regression: 'value')",
+            ("version", "label"),
+            registry=self.registry,
+        )
+        self.outputs = Histogram(
+            "modelcycle_prediction_value",
+            "Regression outputs",
+            ("version",),
+            buckets=OUTPUT_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "modelcycle_model_info",
+            "The version answering (1) and the ones that did before (0)",
+            ("model", "version", "version_id"),
+            registry=self.registry,
+        )
+        queue = Gauge(
+            "modelcycle_prediction_log_queue",
+            "Records waiting to be logged",
+            registry=self.registry,
+        )
+        queue.set_function(log_depth)
+        dropped = Gauge(
+            "modelcycle_prediction_log_dropped",
+            "Records the full log queue dropped (the requests still succeeded)",
+            registry=self.registry,
+        )
+        dropped.set_function(log_dropped)
+        ProcessCollector(registry=self.registry)
+
+    def serving(self, model: str, version: int, version_id: str) -> None:
+        """Mark ``version`` as the one answering."""
+        for sample in next(iter(self.model_info.collect())).samples:
+            labels = sample.labels
+            self.model_info.labels(labels["model"], labels["version"], labels["version_id"]).set(0)
+        self.model_info.labels(model, str(version), version_id).set(1)
+
+    def count_outputs(self, version: str, labels: list[Any] | None, values: Any) -> None:
+        """Count predicted classes, or observe regression outputs."""
+        if labels is not None:
+            counts: dict[str, int] = {}
+            for label in labels:
+                counts[str(label)] = counts.get(str(label), 0) + 1
+            for label, count in counts.items():
+                self.predictions.labels(version, label).inc(count)
+            return
+        self.predictions.labels(version, "value").inc(len(values))
+        for value in values:
+            self.outputs.labels(version).observe(float(value))
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
