@@ -1,0 +1,107 @@
+"""Executors for scale-out: the one module that knows Dask exists.
+
+``open_executor`` yields a ``concurrent.futures.Executor`` (or None for "score in this
+process"); everything that submits work takes an ``Executor`` and never names Dask.
+
+- ``open_executor()``: None;
+- ``open_executor(dask="tcp://host:8786")``: an executor on a running Dask scheduler;
+- ``open_executor(workers=N)``: a throwaway ``distributed.LocalCluster`` of N single-threaded
+  worker processes, closed on exit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from modelcycle.core.errors import InvalidInput, MissingDependency
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Future
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# Dask warns whenever a task's arguments exceed 10 MB; a chunk of rows is meant to be that big.
+_LARGE_GRAPH = "Sending large graph"
+
+__all__ = ["open_executor"]
+
+
+@contextmanager
+def open_executor(dask: str | None = None, workers: int | None = None) -> Iterator[Executor | None]:
+    """An executor on a Dask cluster or on N local worker processes; None for neither.
+
+    Args:
+        dask: a Dask scheduler address such as ``tcp://host:8786``.
+        workers: start a local cluster of this many worker processes for the block.
+
+    Raises:
+        InvalidInput: both or a bad value were given.
+        MissingDependency: ``dask[distributed]`` is not installed (the ``dask`` extra).
+    """
+    if dask is not None and workers is not None:
+        raise InvalidInput("give a Dask scheduler address or a number of workers, not both")
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"workers must be at least 1, got {workers}")
+    if dask is None and workers is None:
+        yield None
+        return
+    distributed = _distributed()
+    if dask is not None:
+        with _client(distributed, dask) as client:
+            yield _ClientExecutor(client.get_executor())
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield _ClientExecutor(client.get_executor())
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise MissingDependency("dask[distributed]", "dask") from exc
+    return distributed
+
+
+@contextmanager
+def _client(distributed: Any, address: str) -> Iterator[Any]:
+    if "://" not in address and ":" not in address:
+        raise InvalidInput(
+            f"{address!r} is not a Dask scheduler address; give one like tcp://host:8786"
+        )
+    try:
+        client = distributed.Client(address, timeout="10s")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot reach the Dask scheduler at {address}: {exc}; is it running?"
+        ) from exc
+    with client:
+        yield client
+
+
+class _ClientExecutor(Executor):
+    """A Dask client's executor, without the warning Dask gives on every chunk-sized task."""
+
+    def __init__(self, inner: Executor) -> None:
+        self._inner = inner
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        """Submit ``fn(*args, **kwargs)`` to the cluster."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_LARGE_GRAPH, category=UserWarning)
+            return self._inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking work (the cluster itself is closed by ``open_executor``)."""
+        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
