@@ -2,21 +2,28 @@
 
 Nothing appears at the target path until every chunk is written and the file is closed and
 synced; a failure removes the temporary file, and an earlier file at the target stays intact.
+
+Chunks are encoded on one background thread (Arrow's writer releases the GIL), at most one
+behind the caller, so writing overlaps the scoring of the next chunk. Float columns are written
+without dictionary encoding: scores and measurements rarely repeat, and trying a dictionary
+on them costs more than writing them plainly.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from collections.abc import Sequence
 
 
 class AtomicParquet:
@@ -34,17 +41,28 @@ class AtomicParquet:
             )
         self._temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp")
         self._writer: pq.ParquetWriter | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._pending: Future[None] | None = None
 
-    def write(self, table: pa.Table) -> None:
-        """Append ``table`` (every chunk must have the first chunk's schema)."""
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self._temp, table.schema)
-        self._writer.write_table(table)
+    def write(self, table: pa.Table, *, plain: Sequence[str] = ()) -> None:
+        """Append ``table`` in the background (every chunk has the first chunk's schema).
 
-    def commit(self, empty: pa.Schema) -> Path:
-        """Close, sync and move the file into place; ``empty`` is the schema if nothing came."""
+        ``plain`` names further columns to write without dictionary encoding (unique ids).
+        The previous chunk's write is finished first, and its error, if any, raised here.
+        """
+        self._wait()
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._temp, empty)
+            self._writer = pq.ParquetWriter(
+                self._temp, table.schema, use_dictionary=_dictionary_columns(table.schema, plain)
+            )
+        self._pending = self._thread.submit(self._writer.write_table, table)
+
+    def commit(self) -> Path:
+        """Finish, close, sync and move the file into place."""
+        self._wait()
+        self._thread.shutdown()
+        if self._writer is None:
+            raise InvalidInput("nothing was written")
         self._writer.close()
         with self._temp.open("rb+") as handle:
             os.fsync(handle.fileno())
@@ -53,6 +71,23 @@ class AtomicParquet:
 
     def abort(self) -> None:
         """Drop what was written."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.exception()  # the write is over (whatever its outcome) before closing
+        self._thread.shutdown()
         if self._writer is not None:
             self._writer.close()
         self._temp.unlink(missing_ok=True)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+def _dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:
+    return [
+        field.name
+        for field in schema
+        if field.name not in plain and not pa.types.is_floating(field.type)
+    ]

@@ -128,7 +128,6 @@ def score_batch(
     writer = AtomicParquet(output) if output is not None else None
     ids = IdSequence()
     kept: list[pa.Table] = []
-    whole = first.slice(0, 0)
     done = 0
     first_id = last_id = ""
     try:
@@ -141,7 +140,7 @@ def score_batch(
                 on_chunk(chunk_ids, table, scored)
             whole = _with_inputs(scored, table)
             if writer is not None:
-                writer.write(whole)
+                writer.write(whole, plain=(ID_COLUMN,))
             else:
                 kept.append(whole)
             first_id = first_id or chunk_ids[0].as_py()
@@ -149,7 +148,7 @@ def score_batch(
             done += table.num_rows
             if progress is not None:
                 progress(done, total_rows)
-        path = writer.commit(whole.schema) if writer is not None else None
+        path = writer.commit() if writer is not None else None
     except BaseException:
         if writer is not None:
             writer.abort()
