@@ -16,13 +16,25 @@ from modelcycle.core.entities.project import ProblemCard, Task
 from modelcycle.core.settings import Settings, resolve_settings
 from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.store.artifacts import open_artifact_store
-from modelcycle.store.metadata import HEAD_REVISION, open_metadata_store
+from modelcycle.store.metadata import HEAD_REVISION, PredictionSegment, open_metadata_store
 
 EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
 EXPECTED_TAGS = {"team": "risk"}
 EXPECTED_LOSS = [1.0, 0.5, math.nan, 0.25]
 EXPECTED_DATASET = "asset-data"
 EXPECTED_MODEL = "asset-model"
+EXPECTED_SEGMENT = PredictionSegment(
+    id="0190f0c0c0c0" + "1" * 20,
+    model_version_id="c" * 32,
+    min_at=1_700_000_000_000,
+    max_at=1_700_000_060_000,
+    min_id="018bcfe56800" + "0" * 20,
+    max_id="018bcfe65260" + "f" * 20,
+    rows=42,
+    digest="d" * 64,
+    size_bytes=4096,
+    created_at=1_700_000_061_000,
+)
 
 
 def populate(folder: Path) -> Path:
@@ -46,6 +58,7 @@ def populate(folder: Path) -> Path:
     service.log_inputs(parent.id, [("a" * 32, "train")])
     _populate_data(settings, parent.id)
     _populate_models(settings, parent.id)
+    _populate_predictions(settings)
     child = service.create_run("asset", name="child", parent_id=parent.id)
     service.end_run(child.id)
     service.end_run(parent.id)
@@ -99,6 +112,13 @@ def _populate_models(settings: Settings, run_id: str) -> None:
     version = store.registry.register(project_id, EXPECTED_MODEL, logged.id, "asset-maker")
     store.registry.add_approval(version.id, ApprovalState.APPROVED, "asset-maker", "ok")
     store.registry.set_alias(version.id, "production", "asset-maker", {})
+    store.close()
+
+
+def _populate_predictions(settings: Settings) -> None:
+    """Prediction log (revision 0004): the index row of one segment (the blob is not kept)."""
+    store = open_metadata_store(settings.metadata_url)
+    store.predictions.add_segment(EXPECTED_SEGMENT)
     store.close()
 
 

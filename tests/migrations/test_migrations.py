@@ -24,6 +24,7 @@ from tests.migrations.populate_store import (
     EXPECTED_LOSS,
     EXPECTED_MODEL,
     EXPECTED_PARAMS,
+    EXPECTED_SEGMENT,
     EXPECTED_TAGS,
 )
 
@@ -85,6 +86,8 @@ def test_an_older_store_upgrades_in_place_and_keeps_its_data(asset: Path, tmp_pa
             _check_datasets(store)
         if asset.stem >= "0003":
             _check_models(store)
+        if asset.stem >= "0004":
+            _check_predictions(store)
     finally:
         store.close()
 
@@ -151,3 +154,11 @@ def _check_models(store: SqlMetadataStore) -> None:
     assert version.model.signature.input_names == ("x",)
     actions = [e.action for e in store.registry.events(project_id, EXPECTED_MODEL)]
     assert actions == ["register", "approved", "alias"]
+
+
+def _check_predictions(store: SqlMetadataStore) -> None:
+    version = EXPECTED_SEGMENT.model_version_id
+    assert store.predictions.find_segments(model_version_id=version) == [EXPECTED_SEGMENT]
+    inside = "018bcfe60000" + "a" * 20
+    assert store.predictions.segments_containing(inside) == [EXPECTED_SEGMENT]
+    assert store.predictions.segments_containing("018bcfe65261" + "0" * 20) == []

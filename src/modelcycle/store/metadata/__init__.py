@@ -6,6 +6,7 @@ from modelcycle.store.metadata._engine import create_store_engine
 from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
 from modelcycle.store.metadata.datasets import DatasetRepository, NewVersion, StoredProfile
 from modelcycle.store.metadata.logged_models import LoggedModelRepository, StoredEvaluation
+from modelcycle.store.metadata.predictions import PredictionRepository, PredictionSegment
 from modelcycle.store.metadata.projects import ProjectRepository
 from modelcycle.store.metadata.registry import RegisteredModel, RegistryEvent, RegistryRepository
 from modelcycle.store.metadata.runs import LiveRun, NewRun, RunRepository
@@ -32,6 +33,7 @@ class SqlMetadataStore:
         self.datasets = DatasetRepository(self.uow)
         self.logged_models = LoggedModelRepository(self.uow)
         self.registry = RegistryRepository(self.uow)
+        self.predictions = PredictionRepository(self.uow)
 
     @property
     def dialect(self) -> str:
@@ -59,6 +61,7 @@ __all__ = [
     "LiveRun",
     "NewRun",
     "NewVersion",
+    "PredictionSegment",
     "RegisteredModel",
     "RegistryEvent",
     "SqlMetadataStore",

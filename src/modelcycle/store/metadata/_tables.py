@@ -378,3 +378,26 @@ registry_events = Table(
     Column("details_json", Text, nullable=False, server_default="{}"),
     Index("ix_registry_events_model_id_at", "model_id", "at"),
 )
+
+# -- predictions --------------------------------------------------------------------------
+
+# The prediction log's index: the rows are Parquet segments in the artifact store, one row here
+# per segment (never per prediction). A segment holds one model version; ids are time-ordered,
+# so (min_id, max_id) bounds where a prediction id can be. No foreign key to model_versions:
+# batch scoring may log a model that is not registered, and the log must never refuse a write.
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_version_id", String(64), nullable=False),
+    Column("min_at", BigInteger, nullable=False),
+    Column("max_at", BigInteger, nullable=False),
+    Column("min_id", String(32), nullable=False),
+    Column("max_id", String(32), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_prediction_segments_model_version_id_min_at", "model_version_id", "min_at"),
+    Index("ix_prediction_segments_min_id", "min_id"),
+)
