@@ -82,8 +82,11 @@ def read_predictions(
         masks.append(pc.less(table["at"], pa.scalar(until_ms, at_type)))
     if wanted:
         masks.append(pc.is_in(table["id"], value_set=pa.array(wanted, pa.string())))
-    for mask in masks:
-        table = table.filter(mask)
+    if masks:
+        keep = masks[0]
+        for mask in masks[1:]:
+            keep = pc.and_(keep, mask)
+        table = table.filter(keep)
     return table.sort_by([("at", "ascending"), ("id", "ascending")]).combine_chunks()
 
 

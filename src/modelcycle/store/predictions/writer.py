@@ -113,7 +113,7 @@ class PredictionLogWriter:
             writer is closed), in which case ``dropped`` counts it.
         """
         with self._lock:
-            if self._closed or len(self._queue) + self._held_rows >= self._queue_size:
+            if self._closed or self._room() <= 0:
                 self._dropped += 1
                 return False
             self._queue.append(record)
@@ -134,7 +134,7 @@ class PredictionLogWriter:
         """
         batch = list(records)
         with self._lock:
-            room = 0 if self._closed else self._queue_size - len(self._queue) - self._held_rows
+            room = 0 if self._closed else self._room()
             accepted = max(0, min(room, len(batch)))
             self._dropped += len(batch) - accepted
             if accepted:
@@ -143,6 +143,10 @@ class PredictionLogWriter:
                     self._oldest = time.monotonic()
                 self._wake.notify()
         return accepted
+
+    def _room(self) -> int:
+        """Free places for records; the caller holds ``_lock``."""
+        return self._queue_size - len(self._queue) - self._held_rows - self._in_flight
 
     # -- counters ---------------------------------------------------------------------------
 
