@@ -241,7 +241,8 @@ def test_the_thread_retries_a_failed_write_by_itself(
         add_segment(segment)
 
     monkeypatch.setattr(stores.metadata.predictions, "add_segment", failing_twice)
-    writer = stores.writer(max_rows=5, max_seconds=0.05)
+    # Fewer rows than max_rows: the retries are driven by the time limit and the backoff.
+    writer = stores.writer(max_rows=1_000, max_seconds=0.05)
     writer.submit_many([_record(i) for i in range(5)])
     _wait_for(lambda: writer.written == 5)
     assert writer.failures == 2

@@ -238,12 +238,13 @@ class PredictionLogWriter:
 
     def _seconds_until_due(self) -> float | None:
         """None: nothing to write; otherwise seconds until a write is due (<= 0: now)."""
-        waiting = len(self._queue) + self._held_rows
-        if not waiting:
-            return None
         now = time.monotonic()
+        if self._held_rows:  # overdue already; only the backoff after a failure delays them
+            return self._retry_at - now
+        if not self._queue:
+            return None
         oldest = self._oldest if self._oldest is not None else now
-        due = 0.0 if waiting >= self._max_rows else oldest + self._max_seconds - now
+        due = 0.0 if len(self._queue) >= self._max_rows else oldest + self._max_seconds - now
         return max(due, self._retry_at - now)
 
     def _write_pending(self) -> Exception | None:
@@ -259,6 +260,7 @@ class PredictionLogWriter:
             pieces = self._encode(records) if records else []
         except Exception as error:  # noqa: BLE001 - the thread must survive anything
             pieces = []
+            self._rejected += len(records)
             self._last_error = error
         with self._lock:
             self._held.extend(pieces)
