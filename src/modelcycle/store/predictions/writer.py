@@ -8,15 +8,18 @@ plus one index row in the metadata store; no prediction becomes a SQL row.
 
 When the queue is full, ``submit`` drops the record, counts it in ``dropped`` and returns
 False: the prediction itself still succeeds, only its log entry is lost, and the counter says
-so. A failed segment write never stops the thread: the segment is kept in memory for the next
-attempt (it counts against ``queue_size``, so memory stays bounded), ``failures`` is counted,
-``last_error`` holds the error, and attempts back off up to a minute apart.
+so. Inputs and outputs are stored as JSON text (numpy values are converted; NaN and the
+infinities become ``null``). A failed segment write never stops the thread: the segment is
+kept in memory for the next attempt (it counts against ``queue_size``, so memory stays
+bounded), ``failures`` is counted, ``last_error`` holds the error, and attempts back off up to
+a minute apart.
 
 Loss window. What a ``SIGKILL`` (or power loss) of the process can lose is what is not yet
 written: at most ``max_seconds`` of accepted records, or ``max_rows`` records, whichever
 triggers first, plus what arrived in the queue while a segment was being written, plus any
-segments held after failed writes, never more than ``queue_size`` records in total. Everything
-accepted before ``flush()`` or ``close()`` returns is durable (blob and index row committed).
+segments held after failed writes, never more than ``queue_size`` records in total. Every
+record accepted before a call to ``flush()`` or ``close()`` is durable when that call returns
+(blob and index row committed).
 Register ``close`` with ``atexit`` where the writer is created so a normal exit loses nothing::
 
     writer = PredictionLogWriter(metadata, artifacts)
