@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         StoreError,
     )
     from modelcycle.sdk import data, models
+    from modelcycle.sdk.batch import predict_batch
     from modelcycle.sdk.evaluation import evaluate
     from modelcycle.sdk.fluent import (
         ActiveRun,
@@ -93,6 +94,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("LoggedModel", "ModelVersion", "Signature"), "modelcycle.core.entities.model"),
     "log_model": "modelcycle.sdk.models",
     "evaluate": "modelcycle.sdk.evaluation",
+    "predict_batch": "modelcycle.sdk.batch",
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
     ),
@@ -165,6 +167,7 @@ __all__ = [
     "log_param",
     "log_params",
     "models",
+    "predict_batch",
     "search_runs",
     "set_project",
     "set_tag",

@@ -43,6 +43,7 @@ def predict_batch(
     with_proba: bool = True,
     on_chunk: Callable[[pa.StringArray, pa.Table, pa.Table], None] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    log: bool = True,
 ) -> pd.DataFrame | BatchResult:
     """Score every row of ``data`` with a registered model version.
 
@@ -56,6 +57,8 @@ def predict_batch(
         with_proba: Add ``proba_<class>`` columns for a classifier.
         on_chunk: Called per chunk with its prediction ids, input rows and predictions.
         progress: Called per chunk with the rows done and the total when known.
+        log: Log every prediction (with its id) to the store's prediction log, like the
+            endpoint does; durable when the call returns.
 
     Returns:
         Without ``output``, a DataFrame of ``prediction_id``, ``prediction``, ``proba_<class>``
@@ -76,6 +79,22 @@ def predict_batch(
     if dask is None and workers is None:
         dask = session.settings.dask
     batches, total, close = _open_data(session, data)
+    writer = None
+    if log:
+        import time
+
+        from modelcycle.services.serve.prediction_log import batch_logger
+        from modelcycle.store.predictions import PredictionLogWriter
+
+        writer = PredictionLogWriter(session.metadata, session.artifacts)
+        logger = batch_logger(writer, version.id, lambda: time.time_ns() // 1_000_000)
+        user_chunk = on_chunk
+
+        def on_chunk(ids: pa.StringArray, inputs: pa.Table, predictions: pa.Table) -> None:
+            logger(ids, inputs, predictions)
+            if user_chunk is not None:
+                user_chunk(ids, inputs, predictions)
+
     try:
         with open_executor(dask=dask, workers=workers) as executor:
             result = score_batch(
@@ -91,6 +110,8 @@ def predict_batch(
             )
     finally:
         close()
+        if writer is not None:
+            writer.close()  # flushes: every logged prediction is durable on return
     if output is None and result.table is not None:
         frame: pd.DataFrame = result.table.to_pandas()
         return frame

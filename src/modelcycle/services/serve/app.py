@@ -31,7 +31,7 @@ from modelcycle.services.serve._request_formats import (
 from modelcycle.services.serve.openapi import openapi_document
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -48,9 +48,16 @@ log = logging.getLogger("modelcycle.serve")
 
 
 def build_app(
-    holder: ModelHolder, metrics: ServingMetrics, *, log_predictions: PredictionLog | None = None
+    holder: ModelHolder,
+    metrics: ServingMetrics,
+    *,
+    log_predictions: PredictionLog | None = None,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Starlette:
-    """The ASGI app serving ``holder``'s current version."""
+    """The ASGI app serving ``holder``'s current version.
+
+    ``on_shutdown`` runs when the server stops gracefully (e.g. flushing the prediction log).
+    """
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -93,8 +100,23 @@ def build_app(
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-        ]
+        ],
+        lifespan=_lifespan(on_shutdown),
     )
+
+
+def _lifespan(on_shutdown: Sequence[Callable[[], None]]) -> Any:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for step in on_shutdown:
+                step()
+
+    return lifespan
 
 
 async def _measured(

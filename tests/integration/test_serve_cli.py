@@ -1,0 +1,120 @@
+"""``modelcycle serve`` as a real process, and batch predictions in the prediction log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+import modelcycle as mc
+from modelcycle.sdk import session
+from modelcycle.store.predictions import find_prediction, read_predictions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytest.importorskip("uvicorn")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    uri = str(tmp_path / "store")
+    mc.configure(uri)
+    mc.set_project("bc")
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    with mc.start_run() as run:
+        mc.log_model(LogisticRegression(max_iter=5000).fit(X, y), input_example=X.head(10))
+    mc.models.register(run, "bc")
+    mc.models.set_alias("bc", "production", 1, force=True, reason="test")
+    session.configure()
+    return uri
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
+    port = _free_port()
+    env = {**os.environ, "MODELCYCLE_URI": store}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelcycle",
+            "serve",
+            "bc@production",
+            "-p",
+            "bc",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    assert json.loads(r.read())["model"] == "bc@1"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        row = load_breast_cancer(as_frame=True).data.head(2).to_dict(orient="records")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=json.dumps(row).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            answer = json.loads(response.read())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)  # waits, and closes the pipes
+    assert server.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises it after shutting down
+    mc.configure(store)
+    mc.set_project("bc")
+    try:
+        current = session.get_session()
+        logged = find_prediction(current.metadata, current.artifacts, answer["ids"][1])
+        assert logged is not None
+        assert logged.source == "http"
+        assert logged.outputs["prediction"] == answer["predictions"][1]
+        assert logged.model_version_id == mc.models.get("bc@1").id
+    finally:
+        session.configure()
+
+
+def test_batch_predictions_are_logged(store: str) -> None:
+    mc.configure(store)
+    mc.set_project("bc")
+    try:
+        frame = load_breast_cancer(as_frame=True).data.head(50)
+        scored = mc.predict_batch("bc@production", frame)
+        assert isinstance(scored, pd.DataFrame)
+        current = session.get_session()
+        table = read_predictions(
+            current.metadata, current.artifacts, model_version_id=mc.models.get("bc@1").id
+        )
+        assert sorted(table.column("id").to_pylist()) == sorted(scored["prediction_id"])
+        assert set(table.column("source").to_pylist()) == {"batch"}
+    finally:
+        session.configure()
