@@ -20,6 +20,7 @@ from modelcycle.core.entities.dataset import (
 from modelcycle.core.errors import Conflict, NotFound
 from modelcycle.core.ids import new_id
 from modelcycle.store.metadata._codec import dumps, loads
+from modelcycle.store.metadata._named import named_row_id
 from modelcycle.store.metadata._tables import (
     dataset_parents,
     dataset_profiles,
@@ -382,31 +383,16 @@ def _now_ms() -> int:
 
 
 def _dataset_id(conn: Connection, project_id: int, name: str, now: int, *, create: bool) -> int:
-    found = conn.execute(
-        select(datasets.c.id)
-        .where(datasets.c.project_id == project_id)
-        .where(datasets.c.name == name)
-    ).scalar()
-    if found is not None:
-        return int(found)
-    if not create:
-        known = conn.execute(
-            select(datasets.c.name)
-            .where(datasets.c.project_id == project_id)
-            .order_by(datasets.c.name)
-            .limit(20)
-        ).scalars()
-        names = ", ".join(known) or "none yet"
-        raise NotFound(
-            f"no dataset named {name!r} in this project (datasets: {names}); "
-            "register it with `modelcycle data add` or mc.data.register"
-        )
-    created = conn.execute(
-        insert(datasets)
-        .values(project_id=project_id, name=name, created_at=now, updated_at=now)
-        .returning(datasets.c.id)
-    ).scalar_one()
-    return int(created)
+    return named_row_id(
+        conn,
+        datasets,
+        project_id,
+        name,
+        now,
+        create=create,
+        missing="no dataset named {name!r} in this project (datasets: {known}); register it "
+        "with `modelcycle data add` or mc.data.register",
+    )
 
 
 def _version_query() -> Any:

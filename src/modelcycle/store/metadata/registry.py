@@ -21,6 +21,7 @@ from modelcycle.core.entities.model import (
 from modelcycle.core.errors import Conflict, NotFound
 from modelcycle.core.ids import new_id
 from modelcycle.store.metadata._codec import dumps, loads
+from modelcycle.store.metadata._named import named_row_id
 from modelcycle.store.metadata._tables import (
     logged_models,
     model_aliases,
@@ -333,28 +334,15 @@ def _event(
 
 
 def _model_id(conn: Connection, project_id: int, name: str, now: int, *, create: bool) -> int:
-    found = conn.execute(
-        select(registered_models.c.id)
-        .where(registered_models.c.project_id == project_id)
-        .where(registered_models.c.name == name)
-    ).scalar()
-    if found is not None:
-        return int(found)
-    if not create:
-        known = conn.execute(
-            select(registered_models.c.name)
-            .where(registered_models.c.project_id == project_id)
-            .order_by(registered_models.c.name)
-            .limit(20)
-        ).scalars()
-        names = ", ".join(known) or "none yet"
-        raise NotFound(f"no registered model named {name!r} in this project (models: {names})")
-    created = conn.execute(
-        insert(registered_models)
-        .values(project_id=project_id, name=name, created_at=now, updated_at=now)
-        .returning(registered_models.c.id)
-    ).scalar_one()
-    return int(created)
+    return named_row_id(
+        conn,
+        registered_models,
+        project_id,
+        name,
+        now,
+        create=create,
+        missing="no registered model named {name!r} in this project (models: {known})",
+    )
 
 
 def _version_id(conn: Connection, model_id: int, name: str, selector: int | str | None) -> str:
