@@ -47,16 +47,20 @@ def serve(
     _store.require_store(configure(opts.uri, opts.artifacts))
     session = get_session()
     project_name = _store.project_name(project)
+    writer = PredictionLogWriter(session.metadata, session.artifacts)
+    metrics = ServingMetrics(lambda: writer.depth, lambda: writer.dropped)
     holder = ModelHolder(
         lambda: session.registry.get(project_name, ref),
         lambda version: load_logged_model(session.artifacts, version.model),
         poll_seconds=poll_seconds,
+        on_swap=lambda version: metrics.serving(version.name, version.version, version.id),
     )
-    with hint_on(NotFound, "list the models with `modelcycle models list`"):
-        serving = holder.load_now()
-    writer = PredictionLogWriter(session.metadata, session.artifacts)
-    metrics = ServingMetrics(lambda: writer.depth, lambda: writer.dropped)
-    metrics.serving(serving.version.name, serving.version.version, serving.version.id)
+    try:
+        with hint_on(NotFound, "list the models with `modelcycle models list`"):
+            serving = holder.load_now()
+    except BaseException:
+        writer.close()
+        raise
     # Runs on a graceful stop (SIGTERM, Ctrl-C), before uvicorn re-raises the signal.
     app = build_app(
         holder,

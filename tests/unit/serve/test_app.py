@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -80,16 +81,16 @@ def server(tmp_path: Path, frame: pd.DataFrame) -> Iterator[Server]:
         mc.models.register(run, "bc")
     mc.models.set_alias("bc", "production", 1, force=True, reason="test")
     current = session.get_session()
+    metrics = ServingMetrics(lambda: 0, lambda: 0)
     holder = ModelHolder(
         lambda: current.registry.get("bc", "bc@production"),
         lambda version: load_logged_model(current.artifacts, version.model),
         poll_seconds=3600,
+        on_swap=lambda version: metrics.serving(version.name, version.version, version.id),
     )
     holder.load_now()
     logged: list[tuple[Any, ...]] = []
-    app = build_app(
-        holder, ServingMetrics(lambda: 0, lambda: 0), log_predictions=lambda *a: logged.append(a)
-    )
+    app = build_app(holder, metrics, log_predictions=lambda *a: logged.append(a))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -212,3 +213,10 @@ def test_an_alias_move_swaps_versions_without_a_failed_request(
     assert versions[-1] == "bc@2"
     assert set(versions) == {"bc@1", "bc@2"}
     assert server.holder.swaps == 1
+    text = server.call("/metrics")[2]
+    info = {
+        re.search(r'version="(\d+)"', line).group(1): line.rsplit(" ", 1)[1]  # type: ignore[union-attr]
+        for line in text.splitlines()
+        if line.startswith("modelcycle_model_info{")
+    }
+    assert info == {"1": "0.0", "2": "1.0"}

@@ -40,9 +40,11 @@ class ModelHolder:
         load: Callable[[ModelVersion], LoadedModel],
         *,
         poll_seconds: float = 2.0,
+        on_swap: Callable[[ModelVersion], None] | None = None,
     ) -> None:
         self._resolve = resolve
         self._load = load
+        self._on_swap = on_swap
         self._poll = poll_seconds
         self._current: Serving | None = None
         self._stop = threading.Event()
@@ -60,6 +62,8 @@ class ModelHolder:
         version = self._resolve()
         serving = Serving(version, self._load(version))
         self._current = serving
+        if self._on_swap is not None:
+            self._on_swap(version)
         return serving
 
     def start(self) -> None:
@@ -85,6 +89,8 @@ class ModelHolder:
         serving = Serving(version, self._load(version))
         self._current = serving  # one assignment: requests see the old or the new, whole
         self.swaps += 1
+        if self._on_swap is not None:
+            self._on_swap(version)
         log.info("now serving %s", version.ref)
         return True
 
