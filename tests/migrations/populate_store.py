@@ -16,7 +16,14 @@ from modelcycle.core.entities.project import ProblemCard, Task
 from modelcycle.core.settings import Settings, resolve_settings
 from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.store.artifacts import open_artifact_store
-from modelcycle.store.metadata import HEAD_REVISION, PredictionSegment, open_metadata_store
+from modelcycle.store.metadata import (
+    HEAD_REVISION,
+    AlertKind,
+    AlertRule,
+    MonitorReport,
+    PredictionSegment,
+    open_metadata_store,
+)
 
 EXPECTED_PARAMS = {"learning_rate": "0.1", "model": "gbm"}
 EXPECTED_TAGS = {"team": "risk"}
@@ -35,6 +42,11 @@ EXPECTED_SEGMENT = PredictionSegment(
     size_bytes=4096,
     created_at=1_700_000_061_000,
 )
+EXPECTED_FEEDBACK_ID = "018bcfe60000" + "b" * 20
+EXPECTED_LABELS = ["0", '"churned"']  # JSON text: the first label, then the one replacing it
+EXPECTED_REPORT_ID = "0190f0c0c0c0" + "2" * 20
+EXPECTED_VALUES = {"drift.share": 0.25, "drift.column.x": 0.5, "metric.roc_auc": None}
+EXPECTED_RULE_ID = "0190f0c0c0c0" + "3" * 20
 
 
 def populate(folder: Path) -> Path:
@@ -59,6 +71,7 @@ def populate(folder: Path) -> Path:
     _populate_data(settings, parent.id)
     _populate_models(settings, parent.id)
     _populate_predictions(settings)
+    _populate_monitoring(settings)
     child = service.create_run("asset", name="child", parent_id=parent.id)
     service.end_run(child.id)
     service.end_run(parent.id)
@@ -119,6 +132,45 @@ def _populate_predictions(settings: Settings) -> None:
     """Prediction log (revision 0004): the index row of one segment (the blob is not kept)."""
     store = open_metadata_store(settings.metadata_url)
     store.predictions.add_segment(EXPECTED_SEGMENT)
+    store.close()
+
+
+def _populate_monitoring(settings: Settings) -> None:
+    """Monitoring (revision 0005): relabelled feedback, a report with values, a firing alert."""
+    store = open_metadata_store(settings.metadata_url)
+    version = EXPECTED_SEGMENT.model_version_id
+    for at, label in enumerate(EXPECTED_LABELS):
+        store.feedback.record(
+            [EXPECTED_FEEDBACK_ID], [version], [label], source="sdk", actor="asset-maker", at=at
+        )
+    project_id = store.projects.get("asset").id
+    report = MonitorReport(
+        id=EXPECTED_REPORT_ID,
+        project_id=project_id,
+        model_version_id=version,
+        rows=42,
+        created_at=1_700_000_100_000,
+        window_start=EXPECTED_SEGMENT.min_at,
+        window_end=EXPECTED_SEGMENT.max_at + 1,
+        drift_share=0.25,
+        dataset_drifted=False,
+        summary={"columns": {"x": {"score": 0.5}}},
+    )
+    store.monitor_reports.add(report, EXPECTED_VALUES)
+    rule = AlertRule(
+        id=EXPECTED_RULE_ID,
+        project_id=project_id,
+        model_name=EXPECTED_MODEL,
+        kind=AlertKind.DRIFT_SHARE,
+        threshold=0.2,
+        webhook_url="http://127.0.0.1:9/hook",
+        created_by="asset-maker",
+    )
+    store.alerts.add_rule(rule)
+    alert, _ = store.alerts.open_alert(
+        EXPECTED_RULE_ID, 0.25, model_version_id=version, report_id=EXPECTED_REPORT_ID
+    )
+    store.alerts.record_delivery(alert.id, delivered=False, error="connection refused")
     store.close()
 
 

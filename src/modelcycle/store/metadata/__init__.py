@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from modelcycle.store.metadata._engine import create_store_engine
 from modelcycle.store.metadata._unit_of_work import UnitOfWork, translate_errors
+from modelcycle.store.metadata.alerts import (
+    Alert,
+    AlertKind,
+    AlertRepository,
+    AlertRule,
+    AlertState,
+    DeliveryStatus,
+)
 from modelcycle.store.metadata.datasets import DatasetRepository, NewVersion, StoredProfile
+from modelcycle.store.metadata.feedback import Feedback, FeedbackRepository, FeedbackWrite
 from modelcycle.store.metadata.logged_models import LoggedModelRepository, StoredEvaluation
+from modelcycle.store.metadata.monitor_reports import (
+    MonitorReport,
+    MonitorReportRepository,
+    SeriesPoint,
+)
 from modelcycle.store.metadata.predictions import PredictionRepository, PredictionSegment
 from modelcycle.store.metadata.projects import ProjectRepository
 from modelcycle.store.metadata.registry import RegisteredModel, RegistryEvent, RegistryRepository
@@ -34,6 +48,9 @@ class SqlMetadataStore:
         self.logged_models = LoggedModelRepository(self.uow)
         self.registry = RegistryRepository(self.uow)
         self.predictions = PredictionRepository(self.uow)
+        self.feedback = FeedbackRepository(self.uow)
+        self.monitor_reports = MonitorReportRepository(self.uow)
+        self.alerts = AlertRepository(self.uow)
 
     @property
     def dialect(self) -> str:
@@ -58,12 +75,21 @@ def open_metadata_store(url: str) -> SqlMetadataStore:
 
 __all__ = [
     "HEAD_REVISION",
+    "Alert",
+    "AlertKind",
+    "AlertRule",
+    "AlertState",
+    "DeliveryStatus",
+    "Feedback",
+    "FeedbackWrite",
     "LiveRun",
+    "MonitorReport",
     "NewRun",
     "NewVersion",
     "PredictionSegment",
     "RegisteredModel",
     "RegistryEvent",
+    "SeriesPoint",
     "SqlMetadataStore",
     "StoredEvaluation",
     "StoredProfile",

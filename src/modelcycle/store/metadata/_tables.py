@@ -401,3 +401,123 @@ prediction_segments = Table(
     Index("ix_prediction_segments_model_version_id_min_at", "model_version_id", "min_at"),
     Index("ix_prediction_segments_min_id", "min_id"),
 )
+
+# -- monitoring ---------------------------------------------------------------------------
+
+# Ground truth for logged predictions: one row per prediction id holding its current label.
+# A new label for the same id replaces the row (``revision`` counts the labels given) and the
+# replaced one is appended to ``feedback_history`` in the same transaction, so nothing is lost.
+# As in ``prediction_segments``, no foreign key to model_versions: a batch job may have logged
+# predictions of a model that is not registered. Ids are time-ordered, so a window of
+# predictions is one primary-key range scan here.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("prediction_id", String(32), primary_key=True),
+    Column("model_version_id", String(64), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Index("ix_feedback_model_version_id_at", "model_version_id", "at"),
+)
+
+feedback_history = Table(
+    "feedback_history",
+    metadata,
+    Column("prediction_id", String(32), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("model_version_id", String(64), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("replaced_at", BigInteger, nullable=False),
+)
+
+# One row per monitor run over a window of one model version's predictions. The full report
+# (JSON and self-contained HTML) is content-addressed in the artifact store.
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=False),
+    Column("model_version_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("window_start", BigInteger),
+    Column("window_end", BigInteger),
+    Column("rows", BigInteger, nullable=False),
+    Column("reference", String(KEY_LENGTH)),
+    Column("drift_share", Float),
+    Column("dataset_drifted", Boolean),
+    Column("summary_json", Text, nullable=False),
+    Column("json_digest", String(64)),
+    Column("html_digest", String(64)),
+    Index("ix_monitor_reports_model_version_id_created_at", "model_version_id", "created_at"),
+    Index("ix_monitor_reports_project_id_created_at", "project_id", "created_at"),
+)
+
+# The numbers of each report, long and narrow (``drift.share``, ``drift.column.age``,
+# ``quality.missing.age``, ``metric.roc_auc``...): the series of one key for one model
+# version is one range scan of the (model_version_id, key, at) index. NaN is stored as NULL.
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column(
+        "report_id",
+        String(32),
+        ForeignKey("monitor_reports.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("model_version_id", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("value", Float),
+    Index("ix_monitor_values_model_version_id_key_at", "model_version_id", "key", "at"),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("column_name", String(KEY_LENGTH)),
+    Column("metric", String(KEY_LENGTH)),
+    Column("threshold", Float, nullable=False),
+    Column("webhook_url", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_alert_rules_project_id_model_name", "project_id", "model_name"),
+)
+
+# An alert is opened when a rule's value breaches its threshold and stays ``firing`` until a
+# run finds it back within bounds. ``firing_rule_id`` equals ``rule_id`` while the alert fires
+# and is NULL once resolved: its unique constraint lets a rule have at most one firing alert
+# (both dialects allow many NULLs), so a breach fires once, not on every run.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "rule_id",
+        String(32),
+        ForeignKey("alert_rules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("firing_rule_id", String(32), unique=True),
+    Column("model_version_id", String(64)),
+    Column("report_id", String(32), ForeignKey("monitor_reports.id", ondelete="SET NULL")),
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("delivery_status", String(16), nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("delivered_at", BigInteger),
+    Index("ix_alerts_rule_id_opened_at", "rule_id", "opened_at"),
+)
