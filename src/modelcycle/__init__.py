@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from modelcycle.sdk import data, models
     from modelcycle.sdk.batch import predict_batch
     from modelcycle.sdk.evaluation import evaluate
+    from modelcycle.sdk.feedback import feedback
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -94,6 +95,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("LoggedModel", "ModelVersion", "Signature"), "modelcycle.core.entities.model"),
     "log_model": "modelcycle.sdk.models",
     "evaluate": "modelcycle.sdk.evaluation",
+    "feedback": "modelcycle.sdk.feedback",
     "predict_batch": "modelcycle.sdk.batch",
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
@@ -154,6 +156,7 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "evaluate",
+    "feedback",
     "flush",
     "get_metric_history",
     "get_project",
