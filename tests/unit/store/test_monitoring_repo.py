@@ -91,6 +91,11 @@ def test_feedback_is_recorded_in_bulk_and_read_back(store: SqlMetadataStore) -> 
         "actor",
         "revision",
     }
+    narrow = store.feedback.columns(model_version_ids=[V1], names=("at", "prediction_id"))
+    assert list(narrow) == ["at", "prediction_id"]
+    assert narrow["prediction_id"] == ids[1::2]
+    with pytest.raises(InvalidInput, match=r"feedback columns \['score'\] unknown"):
+        store.feedback.columns(names=("score",))
 
 
 def test_relabelling_keeps_the_newest_and_the_history(store: SqlMetadataStore) -> None:

@@ -18,7 +18,7 @@ from modelcycle.core.ids import new_id
 from modelcycle.store.artifacts import ArtifactStore, open_artifact_store
 from modelcycle.store.metadata import SqlMetadataStore, open_metadata_store
 from modelcycle.store.predictions import PredictionLogWriter
-from modelcycle.store.predictions.window import BASE_COLUMNS, read_window
+from modelcycle.store.predictions.window import BASE_COLUMNS, find_logged, read_window
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -181,6 +181,22 @@ def test_features_absent_from_some_rows_are_null_and_clashing_names_are_prefixed
     assert frame["output.extra"].to_list() == [None, [1, 2], None]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([12345, "AB-1", None], ["12345", "AB-1", None]),  # numbers and text: text
+        (["2024-01-31", "2024-02-01", None], ["2024-01-31", "2024-02-01", None]),  # dates stay text
+        ([1, 2.5, 3], [1.0, 2.5, 3.0]),
+    ],
+)
+def test_a_feature_keeps_its_common_type(log: Log, values: list[Any], expected: list[Any]) -> None:
+    records = [_record(i, inputs={"zip": v}, outputs={"p": i}) for i, v in enumerate(values)]
+    log.write(records)
+    frame = log.window(model_version_ids=V1)
+    assert frame["zip"].to_list() == expected
+    assert frame["output.p"].to_list() == [0, 1, 2]
+
+
 def test_an_empty_window_is_a_clear_error_or_an_empty_frame(log: Log) -> None:
     log.write([_record(i) for i in range(5)])
     with pytest.raises(
@@ -211,6 +227,30 @@ def test_an_empty_window_is_a_clear_error_or_an_empty_frame(log: Log) -> None:
 def test_malformed_windows_are_refused(log: Log, options: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         log.window(**options)
+
+
+def test_find_logged_reads_only_segments_holding_the_ids(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [_record(i, V1 if i < 100 else V2) for i in range(200)]
+    log.write(records, max_rows=10)  # 20 segments
+    reads = {"n": 0}
+    read_bytes = log.artifacts.read_bytes
+
+    def counted(digest: Any) -> bytes:
+        reads["n"] += 1
+        return read_bytes(digest)
+
+    monkeypatch.setattr(log.artifacts, "read_bytes", counted)
+    # Ids in segments 2 and 15, an unknown id between them (its range holds no segment read
+    # more), a repeat, and an id older than the whole log.
+    picked = [records[25], records[152], records[25]]
+    unknown = [_id_at(BASE_MS + 1_005), _id_at(BASE_MS - 50)]
+    found = find_logged(log.metadata, log.artifacts, pl.Series([r.id for r in picked] + unknown))
+    assert found.rows() == sorted({(r.id, r.model_version_id) for r in picked})
+    assert reads["n"] == 3  # segments 2 and 15, and the one whose range holds unknown[0]
+    empty = find_logged(log.metadata, log.artifacts, pl.Series([], dtype=pl.String))
+    assert (empty.height, empty.columns) == (0, ["id", "model_version_id"])
 
 
 @pytest.mark.postgres

@@ -261,6 +261,7 @@ def labelled_predictions(
         model_version_ids=versions,
         min_prediction_id=window["id"].min(),  # type: ignore[arg-type]
         max_prediction_id=window["id"].max(),  # type: ignore[arg-type]
+        names=("prediction_id", "label", "at"),
     )
     labels = pl.DataFrame(
         {
@@ -379,20 +380,17 @@ def _lookup(
     metadata: SqlMetadataStore, artifacts: ArtifactStore, frame: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rows whose id is a logged prediction (with its model version), and the others."""
-    import polars as pl
+    from modelcycle.store.predictions.window import find_logged
 
-    from modelcycle.store.predictions import read_predictions
-
-    if frame.height == 0:
-        empty = frame.with_columns(pl.lit(None, pl.String).alias("model_version_id"))
-        return empty, empty
     with _segments_present():
-        found = read_predictions(metadata, artifacts, ids=frame["prediction_id"].to_list())
-    logged = pl.from_arrow(found.select(["id", "model_version_id"]))
-    if not isinstance(logged, pl.DataFrame):  # pragma: no cover - a Table gives a DataFrame
-        raise TypeError("expected a table")
-    joined = frame.join(logged.rename({"id": "prediction_id"}), on="prediction_id", how="left")
-    missing = pl.col("model_version_id").is_null()
+        logged = find_logged(metadata, artifacts, frame["prediction_id"])
+    joined = frame.join(
+        logged.rename({"id": "prediction_id"}),
+        on="prediction_id",
+        how="left",
+        maintain_order="left",
+    )
+    missing = joined["model_version_id"].is_null()
     return joined.filter(~missing), joined.filter(missing)
 
 

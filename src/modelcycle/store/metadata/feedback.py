@@ -229,10 +229,27 @@ class FeedbackRepository:
         since_ms: int | None = None,
         until_ms: int | None = None,
         limit: int | None = None,
+        names: Sequence[str] = FEEDBACK_COLUMNS,
     ) -> dict[str, list[Any]]:
-        """Like ``labels``, as columns (``FEEDBACK_COLUMNS``) ready to become a frame."""
+        """Like ``labels``, as columns ready to become a frame.
+
+        Args:
+            model_version_ids: As for ``labels``.
+            min_prediction_id: As for ``labels``.
+            max_prediction_id: As for ``labels``.
+            since_ms: As for ``labels``.
+            until_ms: As for ``labels``.
+            limit: As for ``labels``.
+            names: The columns to read, of ``FEEDBACK_COLUMNS`` (``label`` is JSON text).
+
+        Raises:
+            InvalidInput: a name is not a feedback column.
+        """
+        unknown = [name for name in names if name not in FEEDBACK_COLUMNS]
+        if unknown or not names:
+            raise InvalidInput(f"feedback columns {unknown or []} unknown; use {FEEDBACK_COLUMNS}")
         query = _filtered(
-            select(*(feedback.c[name] for name in FEEDBACK_COLUMNS)),
+            select(*(feedback.c[name] for name in names)),
             model_version_ids,
             min_prediction_id,
             max_prediction_id,
@@ -243,11 +260,9 @@ class FeedbackRepository:
         with self._uow.read() as conn:
             rows = conn.execute(query).all()
         if not rows:
-            return {name: [] for name in FEEDBACK_COLUMNS}
+            return {name: [] for name in names}
         transposed = zip(*rows, strict=True)
-        return {
-            name: list(values) for name, values in zip(FEEDBACK_COLUMNS, transposed, strict=True)
-        }
+        return {name: list(values) for name, values in zip(names, transposed, strict=True)}
 
     def count(self, *, model_version_ids: Sequence[str] | None = None) -> int:
         """How many predictions have a label."""

@@ -1,8 +1,9 @@
 """A window of the prediction log as one flat frame: one column per input feature and output.
 
 ``read_window`` picks the segments that can hold the window from the index (model version,
-time range), reads them verified, and turns the JSON ``inputs``/``outputs`` of every row into
-columns with polars' JSON decoding (vectorised, no Python loop over rows). The columns are:
+time range), as ``read_predictions`` does, reads them verified (on a few threads), and turns
+the JSON ``inputs``/``outputs`` of every row into columns with a vectorised JSON reader (no
+Python loop over rows). The columns are:
 
 - ``id``, ``at`` (datetime[ms, UTC]), ``model_version_id``, ``latency_ms``, ``source``;
 - one column per input feature, under its own name; a feature named like one of the columns
@@ -35,6 +36,8 @@ BASE_COLUMNS = ("id", "at", "model_version_id", "latency_ms", "source")
 
 OUTPUT_PREFIX = "output."
 INPUT_PREFIX = "input."
+_BLOCK_BYTES = 16 << 20  # Arrow infers types per block; large blocks see more rows at once
+_READERS = 4  # threads reading segments
 
 
 def read_window(
@@ -72,28 +75,66 @@ def read_window(
     """
     versions = _versions(model_version_ids)
     last, since_ms, until_ms = _check_window(last, since_ms, until_ms)
+    segments = [
+        segment
+        for version in versions
+        for segment in metadata.predictions.find_segments(
+            model_version_id=version, since_ms=since_ms, until_ms=until_ms
+        )
+    ]
     if last is None:
-        table = _read_range(metadata, artifacts, versions, since_ms, until_ms)
+        rows = _read_all(artifacts, segments, since_ms, until_ms)
     else:
-        table = _read_newest(metadata, artifacts, versions, last, since_ms, until_ms)
-    if table.num_rows == 0:
+        rows = _read_newest(artifacts, segments, last, since_ms, until_ms)
+    if rows.height == 0:
         if allow_empty:
-            return _empty_frame()
+            return rows.select(BASE_COLUMNS)
         raise InvalidInput(
             f"the window holds no predictions: {_describe(versions, last, since_ms, until_ms)}. "
             "Check the model version and the window; predictions reach the log within seconds "
             "of being made (when the endpoint's log writer flushes)"
         )
-    return flatten(table)
+    return flatten(rows)
 
 
-def flatten(table: pa.Table) -> pl.DataFrame:
+def find_logged(
+    metadata: SqlMetadataStore, artifacts: ArtifactStore, ids: pl.Series
+) -> pl.DataFrame:
+    """Which of these prediction ids are in the log, with the model version of each.
+
+    Ids are time-ordered, so only the segments whose id range holds one of them are read (on
+    a few threads); the match is one join, with no Python loop over the ids.
+
+    Args:
+        metadata: The store holding the segment index.
+        artifacts: The store holding the segments.
+        ids: Well-formed prediction ids (text); repeats and order do not matter.
+
+    Returns:
+        ``id`` and ``model_version_id`` of each logged one, by id.
+    """
+    import polars as pl
+
+    wanted = ids.cast(pl.String).drop_nulls().unique().sort()
+    if wanted.len() == 0:
+        return pl.DataFrame(schema={"id": pl.String, "model_version_id": pl.String})
+    candidates = metadata.predictions.find_segments(min_id=wanted[0], max_id=wanted[-1])
+    starts = wanted.search_sorted(pl.Series([s.min_id for s in candidates], dtype=pl.String))
+    segments = [
+        segment
+        for segment, start in zip(candidates, starts.to_list(), strict=True)
+        if start < wanted.len() and wanted[start] <= segment.max_id
+    ]
+    rows = _read_all(artifacts, segments, None, None, sort=False)
+    found = rows.select("id", "model_version_id").join(wanted.to_frame("id"), on="id", how="semi")
+    return found.sort("id")
+
+
+def flatten(rows: pl.DataFrame | pa.Table) -> pl.DataFrame:
     """Rows in the segment schema as a frame with one column per feature and per output."""
     import polars as pl
 
-    frame = pl.from_arrow(table)
-    if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a Table gives a DataFrame
-        raise TypeError("expected a table")
+    frame = rows if isinstance(rows, pl.DataFrame) else _polars(rows)
     inputs = _decoded(frame["inputs"])
     outputs = _decoded(frame["outputs"])
     taken = set(BASE_COLUMNS)
@@ -105,109 +146,155 @@ def flatten(table: pa.Table) -> pl.DataFrame:
         }
     )
     outputs = outputs.rename({name: f"{OUTPUT_PREFIX}{name}" for name in outputs.columns})
-    return pl.concat([frame.select(BASE_COLUMNS), inputs, outputs], how="horizontal")
+    parts = [frame.select(BASE_COLUMNS), inputs, outputs]
+    return pl.concat([part for part in parts if part.width], how="horizontal")
 
 
 def _decoded(column: pl.Series) -> pl.DataFrame:
-    """A column of JSON objects as one column per key (every row's keys; absent: null)."""
-    import polars as pl
+    """A column of JSON objects as one column per key (every row's keys; absent: null).
 
+    Arrow's JSON reader parses the rows as newline-delimited JSON (about four times faster
+    than polars' decoder here). Where it gives up (a key whose values mix strings and
+    numbers) or reads text as timestamps (it parses ISO dates), polars' decoder takes over:
+    it gives a mixed key its common type (text) and keeps text as text.
+    """
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(_lines(column)),
+            read_options=pa_json.ReadOptions(block_size=_BLOCK_BYTES),
+        )
+    except pa.ArrowInvalid:
+        table = None
+    if table is not None and "timestamp" not in str(table.schema):
+        if table.num_columns == 0:
+            return pl.DataFrame()
+        frame = pl.from_arrow(table)
+        if isinstance(frame, pl.DataFrame) and frame.height == column.len():
+            return frame
     decoded = column.str.json_decode(infer_schema_length=None)
     if not isinstance(decoded.dtype, pl.Struct) or not decoded.dtype.fields:
         return pl.DataFrame()
     return decoded.struct.unnest()
 
 
-def _read_range(
-    metadata: SqlMetadataStore,
-    artifacts: ArtifactStore,
-    versions: list[str],
-    since_ms: int | None,
-    until_ms: int | None,
-) -> pa.Table:
+def _lines(column: pl.Series) -> pa.Buffer:
+    """The column's texts as one newline-delimited buffer, without a Python string of it all.
+
+    Appending a newline to every value is one vectorised operation; the values of the result
+    then lie back to back in its Arrow data buffer, which is sliced, not copied.
+    """
+    import numpy as np
     import pyarrow as pa
 
-    from modelcycle.store.predictions.reader import read_predictions
+    array = (column + "\n").to_arrow()
+    if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one Series chunk gives an array
+        array = array.combine_chunks()
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
+    start, end = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    data = array.buffers()[2]
+    if data is None:  # pragma: no cover - every value holds at least the newline
+        return pa.py_buffer(b"")
+    return data.slice(start, end - start)
 
-    tables = [
-        read_predictions(
-            metadata, artifacts, model_version_id=version, since_ms=since_ms, until_ms=until_ms
-        )
-        for version in versions
-    ]
-    table = pa.concat_tables(tables)
-    if len(tables) > 1:
-        table = table.sort_by([("at", "ascending"), ("id", "ascending")])
-    return table.combine_chunks()
+
+def _read_all(
+    artifacts: ArtifactStore,
+    segments: list[PredictionSegment],
+    since_ms: int | None,
+    until_ms: int | None,
+    *,
+    sort: bool = True,
+) -> pl.DataFrame:
+    """Every row of the segments in the time range, by ``at`` then ``id`` when ``sort``.
+
+    Segments are read on a few threads: Parquet decoding and the digest check release the GIL.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(segments) <= 1:
+        frames = [_read_one(artifacts, s, since_ms, until_ms) for s in segments]
+    else:
+        with ThreadPoolExecutor(min(_READERS, len(segments))) as pool:
+            frames = list(pool.map(lambda s: _read_one(artifacts, s, since_ms, until_ms), segments))
+    return _sorted(frames) if sort else _concat(frames)
 
 
 def _read_newest(
-    metadata: SqlMetadataStore,
     artifacts: ArtifactStore,
-    versions: list[str],
+    segments: list[PredictionSegment],
     last: int,
     since_ms: int | None,
     until_ms: int | None,
-) -> pa.Table:
-    """The newest ``last`` rows of the versions in the time range.
+) -> pl.DataFrame:
+    """The newest ``last`` rows of the segments in the time range.
 
     Segments are read newest first; reading stops at the first segment whose newest row is
     older than the ``last``-th newest row found so far.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import polars as pl
 
-    from modelcycle.store.predictions._segments import SEGMENT_SCHEMA, read_segment
-
-    segments: list[PredictionSegment] = [
-        segment
-        for version in versions
-        for segment in metadata.predictions.find_segments(
-            model_version_id=version, since_ms=since_ms, until_ms=until_ms
-        )
-    ]
-    segments.sort(key=lambda s: (s.max_at, s.max_id), reverse=True)
-    tables: list[pa.Table] = []
+    ordered = sorted(segments, key=lambda s: (s.max_at, s.max_id), reverse=True)
+    frames: list[pl.DataFrame] = []
     rows = 0
     cutoff: int | None = None
-    for segment in segments:
+    for segment in ordered:
         if cutoff is not None and segment.max_at < cutoff:
             break
-        table = _within(read_segment(artifacts, segment), since_ms, until_ms)
-        tables.append(table)
-        rows += table.num_rows
+        frame = _read_one(artifacts, segment, since_ms, until_ms)
+        frames.append(frame)
+        rows += frame.height
         if rows >= last:
-            ats = pa.chunked_array([t["at"].cast(pa.int64()) for t in tables])
-            newest = ats.take(pc.select_k_unstable(ats, last, [("dummy", "descending")]))
-            cutoff = pc.min(newest).as_py()
-    if not tables:
-        return SEGMENT_SCHEMA.empty_table()
-    table = pa.concat_tables(tables).sort_by([("at", "descending"), ("id", "descending")])
-    table = table.slice(0, last)
-    return table.sort_by([("at", "ascending"), ("id", "ascending")]).combine_chunks()
+            ats = pl.concat([f["at"].dt.epoch("ms") for f in frames])
+            cutoff = int(ats.top_k(last).min())  # type: ignore[arg-type]
+    return _sorted(frames).tail(last)
 
 
-def _within(table: pa.Table, since_ms: int | None, until_ms: int | None) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _read_one(
+    artifacts: ArtifactStore,
+    segment: PredictionSegment,
+    since_ms: int | None,
+    until_ms: int | None,
+) -> pl.DataFrame:
+    import polars as pl
 
-    at_type = table.schema.field("at").type
-    if since_ms is not None:
-        table = table.filter(pc.greater_equal(table["at"], pa.scalar(since_ms, at_type)))
-    if until_ms is not None:
-        table = table.filter(pc.less(table["at"], pa.scalar(until_ms, at_type)))
-    return table
+    from modelcycle.store.predictions._segments import read_segment
+
+    frame = _polars(read_segment(artifacts, segment))
+    at = pl.col("at").dt.epoch("ms")
+    if since_ms is not None and segment.min_at < since_ms:
+        frame = frame.filter(at >= since_ms)
+    if until_ms is not None and segment.max_at >= until_ms:
+        frame = frame.filter(at < until_ms)
+    return frame
 
 
-def _empty_frame() -> pl.DataFrame:
+def _sorted(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return _concat(frames).sort(["at", "id"])
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     import polars as pl
 
     from modelcycle.store.predictions._segments import SEGMENT_SCHEMA
 
-    frame = pl.from_arrow(SEGMENT_SCHEMA.empty_table())
+    if not frames:
+        return _polars(SEGMENT_SCHEMA.empty_table())
+    return pl.concat(frames, rechunk=False)
+
+
+def _polars(table: pa.Table) -> pl.DataFrame:
+    import polars as pl
+
+    frame = pl.from_arrow(table)
     if not isinstance(frame, pl.DataFrame):  # pragma: no cover - a Table gives a DataFrame
         raise TypeError("expected a table")
-    return frame.select(BASE_COLUMNS)
+    return frame
 
 
 def _versions(model_version_ids: str | Sequence[str]) -> list[str]:
