@@ -9,6 +9,12 @@ so that the unit of work translates it as any other. Many rows go into one multi
 ``VALUES`` list of at most ``ROWS_PER_STATEMENT`` rows (within SQLite's oldest limit of 999
 parameters, and PostgreSQL's of 65,535).
 
+On PostgreSQL many rows go instead as one array per column into one short statement
+(``INSERT … SELECT … FROM unnest(…)``), sent in binary: its text is the same for any number
+of rows, so the driver parses it once and the server prepares it once, where a long multi-row
+``VALUES`` list would be parsed again by the driver and planned again by the server on every
+call (most of the time of a thousand-row batch).
+
 Values must already be what the driver stores: ``int``, ``float``, ``str``, ``bool``, None,
 and ``bytearray`` for binary columns (SQLite's driver takes a ``bytearray`` without looking up
 an adapter, which it does for every ``bytes``).
@@ -19,6 +25,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sqlalchemy import BigInteger, Boolean, Float, Integer, LargeBinary, String
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -111,6 +118,8 @@ def _many(
     (37 rows: 32 + 4 + 1), a smaller one goes in one statement of its own size.
     """
     dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return _unnest(conn, table, columns, rows, keys, update, where)
     size = _statement_rows(len(columns))
     changed = 0
     start = 0
@@ -129,6 +138,55 @@ def _many(
             changed += result.rowcount
         start += n
     return changed
+
+
+def _unnest(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Any],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None,
+    where: str,
+) -> int:
+    """Every row in one statement on PostgreSQL: a binary array parameter per column."""
+    if not rows:
+        return 0
+    sql = _unnest_sql(table, columns, keys, update, where)
+    result = run(conn, sql, [list(column) for column in zip(*rows, strict=True)])
+    return result.rowcount if where else 0
+
+
+@functools.lru_cache(maxsize=128)
+def _unnest_sql(
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None,
+    where: str,
+) -> str:
+    names = ", ".join(quote("postgresql", c) for c in columns)
+    arrays = ", ".join(f"%b::{_array_type(table.c[c].type)}" for c in columns)
+    sql = f"INSERT INTO {quote('postgresql', table.name)} ({names}) SELECT * FROM unnest({arrays})"
+    return sql + _conflict("postgresql", keys, update, where)
+
+
+def _array_type(column_type: Any) -> str:
+    """The array type a column's values travel in (unbounded: a cast never truncates)."""
+    for kind, name in _ARRAY_TYPES:
+        if isinstance(column_type, kind):
+            return name
+    raise TypeError(f"no array type for column type {column_type!r}")
+
+
+_ARRAY_TYPES: tuple[tuple[type[Any], str], ...] = (
+    (Boolean, "bool[]"),
+    (BigInteger, "int8[]"),
+    (Integer, "int8[]"),
+    (Float, "float8[]"),
+    (LargeBinary, "bytea[]"),
+    (String, "text[]"),  # Text is a String
+)
 
 
 @functools.cache
@@ -150,14 +208,21 @@ def _insert_sql(
     names = ", ".join(quote(dialect, c) for c in columns)
     row = "(" + ", ".join([placeholder(dialect)] * len(columns)) + ")"
     sql = f"INSERT INTO {quote(dialect, table)} ({names}) VALUES " + ", ".join([row] * n_rows)
+    return sql + _conflict(dialect, keys, update, where)
+
+
+def _conflict(
+    dialect: str, keys: tuple[str, ...], update: tuple[str, ...] | None, where: str
+) -> str:
+    """The ``ON CONFLICT`` clause of an upsert (nothing for a plain insert)."""
     if update is None:
-        return sql
+        return ""
     target = ", ".join(quote(dialect, k) for k in keys)
     if not update:
-        return f"{sql} ON CONFLICT ({target}) DO NOTHING"
+        return f" ON CONFLICT ({target}) DO NOTHING"
     sets = ", ".join(f"{quote(dialect, c)} = excluded.{quote(dialect, c)}" for c in update)
     condition = f" WHERE {where}" if where else ""
-    return f"{sql} ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}"
+    return f" ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}"
 
 
 @functools.lru_cache(maxsize=256)
