@@ -1,0 +1,182 @@
+"""Request ids and one structured log line per request: a pure ASGI middleware.
+
+``RequestLog`` wraps the served app. Each HTTP request gets an id: the caller's
+``X-Request-Id`` when it is sane (1 to 128 characters of letters, digits and ``._:/+=@-``,
+starting with a letter or digit), otherwise a new 32-hex-character one. The id is echoed in
+the ``X-Request-Id`` response header, set in ``log_format.current_request_id`` while the
+request is answered (so every line logged meanwhile carries it, errors included), and written
+in the request's line on the ``modelcycle.serve.access`` logger::
+
+    {
+        "time": "...",
+        "level": "info",
+        "logger": "modelcycle.serve.access",
+        "message": "POST /predict 200",
+        "pid": 4242,
+        "request_id": "...",
+        "method": "POST",
+        "path": "/predict",
+        "status": 200,
+        "latency_ms": 0.84,
+        "model": "churn@3",
+        "predictions": 1,
+        "client": "127.0.0.1:50514",
+    }
+
+``model`` and ``predictions`` come from the app's ``X-Model-Version`` and ``X-Prediction-Id``
+response headers. An exception escaping the app is logged (with the request id and the
+traceback) and answered with a 500 if no answer was started. No Starlette
+``BaseHTTPMiddleware``: the per-request cost is one header scan, one wrapped ``send`` and one
+log record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelcycle.services.serve.log_format import current_request_id
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = b"x-request-id"
+_MODEL_VERSION = b"x-model-version"
+_PREDICTION_ID = b"x-prediction-id"
+_SANE_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
+_MAX_PATH = 512
+
+access_log = logging.getLogger("modelcycle.serve.access")
+error_log = logging.getLogger("modelcycle.serve")
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 random hex characters."""
+    return os.urandom(16).hex()
+
+
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-Id`` if it is sane, else a new id."""
+    for name, value in headers:
+        if name == _REQUEST_ID:
+            if _SANE_ID.fullmatch(value):
+                return str(value.decode("ascii"))
+            break
+    return new_request_id()
+
+
+class _Answer:
+    """What the app answered, read off the response start."""
+
+    __slots__ = ("model", "predictions", "started", "status")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.model: str | None = None
+        self.predictions = 0
+        self.started = False
+
+
+class RequestLog:
+    """Gives every HTTP request an id and logs one line when it is answered.
+
+    Args:
+        app: The ASGI app to wrap.
+        access: Whether to write the per-request line (errors are logged either way).
+    """
+
+    def __init__(self, app: ASGIApp, *, access: bool = True) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI event; only ``http`` scopes are logged."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
+        echoed = (_REQUEST_ID, request_id.encode("ascii"))
+        answer = _Answer()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                for name, value in headers:
+                    if name == _MODEL_VERSION:
+                        answer.model = value.decode("latin-1")
+                    elif name == _PREDICTION_ID:
+                        answer.predictions = value.count(b",") + 1
+                headers.append(echoed)
+                answer.status = message["status"]
+                answer.started = True
+                message = {**message, "headers": headers}
+            await send(message)
+
+        token = current_request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # noqa: BLE001 - logged with the request id and answered with a 500
+            # Logged here, with the request id, and answered; not re-raised, so the server
+            # does not log it a second time without the id.
+            error_log.exception("the app failed on %s %s", scope.get("method"), _path(scope))
+            if not answer.started:
+                await _server_error(send_with_id, request_id)
+            answer.status = 500
+        finally:
+            if self.access:
+                _log_request(scope, request_id, answer, start)
+            current_request_id.reset(token)
+
+
+def _path(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    return path if len(path) <= _MAX_PATH else path[:_MAX_PATH] + "..."
+
+
+def _log_request(scope: Scope, request_id: str, answer: _Answer, start: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    method = scope.get("method", "")
+    path = _path(scope)
+    client = scope.get("client")
+    fields = {
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": answer.status,
+        "latency_ms": round((time.perf_counter() - start) * 1000, 3),
+        "model": answer.model,
+        "predictions": answer.predictions,
+        "client": f"{client[0]}:{client[1]}" if client else None,
+    }
+    access_log.info("%s %s %d", method, path, answer.status, extra={"fields": fields})
+
+
+async def _server_error(send: Send, request_id: str) -> None:
+    body = orjson.dumps(
+        {"detail": "the server failed on this request; see its log", "request_id": request_id}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
