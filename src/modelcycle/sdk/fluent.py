@@ -128,6 +128,11 @@ def set_project(
             owners=tuple(owners or ()),
             description=description,
         )
+    # Runs come next: capture the environment and git state for them in the background
+    # while the store opens (schema checks, maybe migrations) on first use.
+    from modelcycle.services.tracking.capture import start_capture
+
+    start_capture()
     session = get_session()
     project = session.tracking.set_project(name, card)
     session.project = project.name

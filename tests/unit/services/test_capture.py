@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import shutil
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from modelcycle.core.settings import Settings
+from modelcycle.services.tracking import LocalTrackingService
 from modelcycle.services.tracking.capture import capture_environment, capture_git
+from modelcycle.store.artifacts import open_artifact_store
+from modelcycle.store.metadata import open_metadata_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -94,3 +101,59 @@ def test_the_environment_pins_installed_distributions() -> None:
     assert any(pin.lower().startswith("sqlalchemy==") for pin in env.packages)
     assert list(env.packages) == sorted(env.packages, key=str.lower)
     assert len(env.digest) == 64
+
+
+def test_the_environment_lists_what_importlib_metadata_lists() -> None:
+    expected = {
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"] and dist.version
+    }
+    assert set(capture_environment.__wrapped__().packages) == expected
+
+
+def test_metadata_headers_longer_than_one_read_are_read_to_their_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "bigpkg-1.2.dist-info"
+    info.mkdir()
+    classifiers = "".join(f"Classifier: Topic :: Example {i}\n" for i in range(3000))
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: bigpkg\n{classifiers}Version: 1.2\n\nVersion: 9\n"
+    )
+    egg = tmp_path / "oldpkg.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: oldpkg\nVersion: 0.3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    packages = capture_environment.__wrapped__().packages
+    assert "bigpkg==1.2" in packages
+    assert "oldpkg==0.3" in packages
+    assert "bigpkg==9" not in packages
+
+
+def test_the_diff_of_a_dirty_tree_is_stored_when_its_run_ends(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The diff is stored in the background; a run records its digest and, ended, has it."""
+    (repo / "train.py").write_text("print(3)\n")
+    monkeypatch.setattr(sys, "argv", [str(repo / "train.py")])
+    capture_git.cache_clear()
+    url = f"sqlite:///{tmp_path / 'mc.db'}"
+    artifacts = open_artifact_store(str(tmp_path / "artifacts"))
+    service = LocalTrackingService(
+        open_metadata_store(url),
+        artifacts,
+        Settings(uri=url, metadata_url=url, artifacts_url=str(tmp_path / "artifacts")),
+    )
+    try:
+        service.set_project("p")
+        run = service.create_run("p")
+        diff = capture_git().diff
+        assert diff is not None
+        assert b"+print(3)" in diff
+        assert run.code.diff_digest == hashlib.sha256(diff).hexdigest()
+        service.end_run(run.id)
+        assert artifacts.read_bytes(run.code.diff_digest) == diff  # type: ignore[arg-type]
+    finally:
+        service.close()
+        capture_git.cache_clear()

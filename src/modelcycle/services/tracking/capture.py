@@ -2,7 +2,9 @@
 
 Both are captured once per process and reused by every run it starts: the code a process
 runs is the code it imported, and its installed packages do not change under it. That makes
-starting a run cost a dictionary lookup rather than a dozen subprocesses.
+starting a run cost a dictionary lookup rather than a dozen subprocesses. ``start_capture``
+begins both in the background as soon as a process shows it will track (``set_project``), so
+that they overlap with opening the store instead of delaying the first run.
 """
 
 from __future__ import annotations
@@ -12,18 +14,25 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelcycle.core.entities.run import CodeVersion, Environment
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
 _GIT_TIMEOUT_S = 10
 _CREDENTIALS_RE = re.compile(r"(?<=://)[^/@]+@")
+_HEADER_READ = 16_384  # metadata headers fit in one read; the long description follows them
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +47,50 @@ class GitState:
     root: Path | None
 
 
+class _Started:
+    """The background capture of this process (threads do not survive a fork)."""
+
+    lock = threading.Lock()
+    pid = 0
+    threads: tuple[threading.Thread, ...] = ()
+
+
+def start_capture() -> None:
+    """Begin capturing the environment and git state in the background, once per process.
+
+    Two threads: git waits on subprocesses while the other reads package metadata. A failure
+    is left for the run that needs the capture to raise.
+    """
+    with _Started.lock:
+        if _Started.pid == os.getpid():
+            return
+        _Started.pid = os.getpid()
+        threads = []
+        for capture in (capture_environment, capture_git):
+            thread = threading.Thread(
+                target=_quietly, args=(capture,), name="modelcycle-capture", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        _Started.threads = tuple(threads)
+
+
+def wait_for_capture() -> None:
+    """Wait for the background capture, if this process started one."""
+    if _Started.pid == os.getpid():
+        for thread in _Started.threads:
+            thread.join()
+
+
+def _quietly(capture: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        capture()
+
+
 @functools.cache
 def capture_environment() -> Environment:
     """The interpreter, platform and installed distributions (``name==version``, sorted)."""
-    packages = sorted(
-        {pin for dist in importlib.metadata.distributions() if (pin := _pin(dist))},
-        key=str.lower,
-    )
+    packages = sorted(set(_installed_pins()), key=str.lower)
     python_version = platform.python_version()
     platform_name = platform.platform()
     canonical = json.dumps([python_version, platform_name, packages]).encode()
@@ -56,9 +102,66 @@ def capture_environment() -> Environment:
     )
 
 
-def _pin(dist: importlib.metadata.Distribution) -> str | None:
-    """``name==version`` from the metadata headers, read without the full email parser."""
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+def _installed_pins() -> Iterator[str]:
+    """``name==version`` of every distribution on ``sys.path``, as ``importlib.metadata`` sees it.
+
+    Folders on the path are scanned directly and only the headers of each metadata file are
+    read (the whole files of a few hundred distributions are megabytes of descriptions);
+    anything else on the path (zip archives) is left to ``importlib.metadata``.
+    """
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            listing = os.scandir(folder)
+        except NotADirectoryError:
+            yield from _pins_of(importlib.metadata.distributions(path=[entry]))
+            continue
+        except OSError:
+            continue
+        with listing:
+            for item in listing:
+                pin = _folder_pin(item)
+                if pin is not None:
+                    yield pin
+
+
+def _folder_pin(item: os.DirEntry[str]) -> str | None:
+    name = item.name.lower()
+    if name.endswith(".dist-info"):
+        return _header_pin(os.path.join(item.path, "METADATA"))  # noqa: PTH118 - hot loop
+    if name.endswith(".egg-info"):
+        if item.is_dir():
+            return _header_pin(os.path.join(item.path, "PKG-INFO"))  # noqa: PTH118
+        return _header_pin(item.path)
+    if name.endswith(".egg") and item.is_dir():
+        return _header_pin(os.path.join(item.path, "EGG-INFO", "PKG-INFO"))  # noqa: PTH118
+    return None
+
+
+def _pins_of(dists: Iterable[importlib.metadata.Distribution]) -> Iterator[str]:
+    for dist in dists:
+        pin = _parse_pin(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
+        if pin is not None:
+            yield pin
+
+
+def _header_pin(path: str) -> str | None:
+    """``name==version`` from a metadata file, reading no further than its headers."""
+    try:
+        with open(path, "rb") as file:  # noqa: PTH123 - hot loop
+            data = file.read(_HEADER_READ)
+            while b"\n\n" not in data:
+                more = file.read(_HEADER_READ)
+                if not more:
+                    break
+                data += more
+    except OSError:
+        return None
+    return _parse_pin(data.decode("utf-8", errors="replace"))
+
+
+def _parse_pin(text: str) -> str | None:
+    """``name==version`` from metadata headers, read without the full email parser."""
     end = text.find("\n\n")  # the headers end at the first blank line
     name = version = None
     for line in (text if end < 0 else text[:end]).splitlines():
@@ -68,6 +171,8 @@ def _pin(dist: importlib.metadata.Distribution) -> str | None:
             name = line[5:].strip()
         elif line.startswith("Version:"):
             version = line[8:].strip()
+        if name and version:
+            break
     return f"{name}=={version}" if name and version else None
 
 
@@ -87,14 +192,24 @@ def entry_point() -> str:
 def capture_git(start: str | None = None) -> GitState:
     """Git state of the repository holding ``start`` (default: the entry point's folder).
 
-    Two rounds of git commands: where the repository is with its commit and branch, then
-    its status, remote and diff at once (the diff is kept only when the tree is dirty).
+    One round of git commands side by side, run in that folder: where the repository is
+    with its commit and branch, its status, its remote and the diff (kept only when the tree
+    is dirty). Status and diff cover the whole repository from any folder in it.
     """
     git = shutil.which("git")
     folder = Path(start) if start else _entry_folder()
     if git is None:
         return GitState(None, None, None, None, None, None)
-    head = _git(git, folder, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+    head, status, remote_out, diff = _git_all(
+        git,
+        folder,
+        [
+            ["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"],
+            ["status", "--porcelain", "--untracked-files=normal"],
+            ["config", "--get", "remote.origin.url"],
+            ["-c", "diff.relative=false", "diff", "HEAD", "--binary"],
+        ],
+    )
     lines = head.decode().splitlines() if head is not None else []
     if len(lines) == 3:
         root, commit, branch = (line.strip() or None for line in lines)
@@ -102,17 +217,10 @@ def capture_git(start: str | None = None) -> GitState:
         found = _git(git, folder, "rev-parse", "--show-toplevel")
         if found is None:
             return GitState(None, None, None, None, None, None)
-        root, commit, branch = found.decode().strip(), None, None
+        root, commit, branch, diff = found.decode().strip(), None, None, None
     if root is None:
         return GitState(None, None, None, None, None, None)
     root_path = Path(root)
-    commands = [
-        ["status", "--porcelain", "--untracked-files=normal"],
-        ["config", "--get", "remote.origin.url"],
-    ]
-    if commit:
-        commands.append(["diff", "HEAD", "--binary"])
-    status, remote_out, diff = [*_git_all(git, root_path, commands), None][:3]
     dirty = None if status is None else bool(status.strip())
     remote = _text(remote_out)
     return GitState(

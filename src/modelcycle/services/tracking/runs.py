@@ -40,6 +40,8 @@ from modelcycle.services.tracking.capture import (
     capture_environment,
     capture_git,
     code_version,
+    start_capture,
+    wait_for_capture,
 )
 from modelcycle.services.tracking.liveness import find_dead, host_identity
 from modelcycle.services.tracking.validation import (
@@ -53,7 +55,7 @@ from modelcycle.services.tracking.validation import (
 from modelcycle.store.metadata import LiveRun, NewRun
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from modelcycle.core.entities.run import MetricTuple
     from modelcycle.core.filters import Expr, Field, OrderKey
@@ -100,10 +102,9 @@ class LocalTrackingService(TrackingService):
         self._capture = capture
         self._host = host_identity()
         self._diff_digests: dict[bytes, str] = {}
+        self._storing_diff: threading.Thread | None = None
         self._project_ids: dict[str, int] = {}
-        self._capturing: list[threading.Thread] = []
         self._code_version: tuple[GitState, str | None, CodeVersion] | None = None
-        self._capture_lock = threading.Lock()
 
     # -- projects -------------------------------------------------------------------------
 
@@ -112,9 +113,10 @@ class LocalTrackingService(TrackingService):
         check_name(name, "project name")
         if card is not None:
             card = _complete_card(card)
+        if self._capture:
+            self._prepare_capture()
         project = self._metadata.projects.upsert(name, card)
         self._project_ids[name] = project.id
-        self._prepare_capture()
         return project
 
     @override
@@ -187,37 +189,58 @@ class LocalTrackingService(TrackingService):
         return project_id
 
     def _prepare_capture(self) -> None:
-        """Capture the environment and git state in the background, once per service.
+        """Capture in the background what the runs of this process will record.
 
-        A process that sets a project is about to start runs: the capture (reading every
-        installed distribution, a few git commands: tens of milliseconds) then overlaps
-        with the caller's own work instead of delaying its first run.
+        A process that sets a project is about to start runs: the capture (reading installed
+        distributions, git commands, storing the diff of a dirty tree: tens of milliseconds)
+        then overlaps with the caller's own work instead of delaying its first run. A run
+        started while the diff is still being stored records its digest at once; ending the
+        run waits until the diff is stored.
         """
-        if not self._capture or self._capturing:
-            return
-        with self._capture_lock:
-            if not self._capturing:
-                # Two threads: git waits on subprocesses while the other reads metadata.
-                for capture in (capture_environment, capture_git):
-                    thread = threading.Thread(
-                        target=_quietly, args=(capture,), name="modelcycle-capture", daemon=True
-                    )
-                    thread.start()
-                    self._capturing.append(thread)
+        start_capture()
+        if self._storing_diff is None:
+            self._storing_diff = threading.Thread(
+                target=self._store_diff_quietly, name="modelcycle-capture", daemon=True
+            )
+            self._storing_diff.start()
+
+    def _store_diff_quietly(self) -> None:
+        """Store the diff of a dirty tree; a failure is raised again when a run ends."""
+        with contextlib.suppress(Exception):
+            wait_for_capture()
+            self._stored_diff(capture_git())
+
+    def _stored_diff(self, git: GitState) -> str | None:
+        """The digest of the stored diff of ``git`` (stored on first use)."""
+        if not git.diff:
+            return None
+        digest = self._diff_digests.get(git.diff)
+        if digest is None:
+            digest = self._artifacts.put_bytes(git.diff)[0]
+            self._diff_digests[git.diff] = digest
+        return digest
+
+    def _diff_digest(self, git: GitState) -> str | None:
+        """The digest of the diff, without waiting for the background thread storing it."""
+        storing = self._storing_diff
+        if git.diff and storing is not None and storing.is_alive():
+            return hashlib.sha256(git.diff).hexdigest()
+        return self._stored_diff(git)
+
+    def _ensure_diff_stored(self) -> None:
+        """Make sure the diff that runs of this process recorded is stored (when one ends)."""
+        storing = self._storing_diff
+        if storing is not None and self._capture:
+            storing.join()
+            self._stored_diff(capture_git())
 
     def _capture_context(self) -> tuple[Environment | None, CodeVersion]:
         if not self._capture:
             return None, CodeVersion()
-        for thread in self._capturing:
-            thread.join()  # at once after a fork: the thread stayed in the parent
+        wait_for_capture()
         environment = capture_environment()
         git = capture_git()
-        diff_digest = None
-        if git.diff:
-            diff_digest = self._diff_digests.get(git.diff)
-            if diff_digest is None:
-                diff_digest = self._artifacts.put_bytes(git.diff)[0]
-                self._diff_digests[git.diff] = diff_digest
+        diff_digest = self._diff_digest(git)
         known = self._code_version
         if known is None or known[0] is not git or known[1] != diff_digest:
             known = self._code_version = (git, diff_digest, code_version(git, diff_digest))
@@ -254,6 +277,7 @@ class LocalTrackingService(TrackingService):
         status = RunStatus(status)
         if status is RunStatus.RUNNING:
             raise InvalidInput("a run cannot be ended with status 'running'")
+        self._ensure_diff_stored()
         self._metadata.runs.end(
             run_id,
             status,
@@ -473,12 +497,6 @@ def _reads_liveness(expr: Expr | None, keys: tuple[OrderKey, ...]) -> bool:
 
 def _is_liveness(field: Field) -> bool:
     return field.namespace is Namespace.ATTRIBUTES and field.key in _LIVENESS_ATTRIBUTES
-
-
-def _quietly(capture: Callable[[], object]) -> None:
-    """Fill a capture cache; a failure is left for the run that needs it to raise."""
-    with contextlib.suppress(Exception):
-        capture()
 
 
 def _is_text(value: object, limit: int) -> bool:
