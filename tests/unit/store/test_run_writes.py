@@ -133,6 +133,27 @@ def test_many_keys_in_one_batch_are_all_stored(store: SqlMetadataStore, n_keys: 
     assert list(store.runs.metric_history(run_id, "k0000").values) == [0.0, 0.5]
 
 
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def test_distinct_keys_keep_their_own_step_time_and_value(store: SqlMetadataStore) -> None:
+    """One point per key with steps, times and values that all differ, non-finite among them."""
+    run_id = _new_run(store)
+    values = [0.5, math.nan, math.inf, -math.inf, -0.0, 1e308, 2.5e-310]
+    points = [(f"k{i}", v, 3 * i, 100 + 7 * i) for i, v in enumerate(values)]
+    store.runs.log_batch(run_id, metrics=points)
+    run = store.runs.get(run_id)
+    for key, value, step, stamp in points:
+        history = store.runs.metric_history(run_id, key)
+        assert (history.steps, history.timestamps) == ((step,), (stamp,))
+        assert _same(history.values[0], value)
+        assert _same(run.metrics[key], value)
+        latest = _latest(store, key)
+        assert _same(latest[0], value)
+        assert latest[1:] == (step, stamp)
+
+
 def test_a_series_of_one_key_in_one_batch_is_one_chunk(store: SqlMetadataStore) -> None:
     run_id = _new_run(store)
     store.runs.log_batch(run_id, metrics=[("loss", 1.0 / (i + 1), i, 7) for i in range(500)])

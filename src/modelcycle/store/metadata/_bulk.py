@@ -80,7 +80,14 @@ def run(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ())
 
 def insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Any]) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``)."""
-    _many(conn, table, columns, rows, (), None, "")
+    _many(conn, table, columns, _transposed(rows), (), None, "")
+
+
+def insert_columns(
+    conn: Connection, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows given by column: ``data[i]`` holds the values of ``columns[i]``, in order."""
+    _many(conn, table, columns, data, (), None, "")
 
 
 def upsert(
@@ -99,14 +106,31 @@ def upsert(
     is returned (else 0). The rows of one call must not repeat a key (PostgreSQL refuses to
     update a row twice in one statement).
     """
-    return _many(conn, table, columns, rows, keys, update, where)
+    return _many(conn, table, columns, _transposed(rows), keys, update, where)
+
+
+def upsert_columns(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    data: Sequence[Sequence[Any]],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] = (),
+    where: str = "",
+) -> int:
+    """``upsert`` of rows given by column, as ``insert_columns`` takes them."""
+    return _many(conn, table, columns, data, keys, update, where)
+
+
+def _transposed(rows: Sequence[Any]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _many(
     conn: Connection,
     table: Table,
     columns: tuple[str, ...],
-    rows: Sequence[Any],
+    data: Sequence[Sequence[Any]],
     keys: tuple[str, ...],
     update: tuple[str, ...] | None,
     where: str,
@@ -115,46 +139,39 @@ def _many(
 
     Full statements hold the largest power of two of rows that fits the parameter limit;
     a rest of more than ``_EXACT_ROWS`` rows is split by the binary digits of its length
-    (37 rows: 32 + 4 + 1), a smaller one goes in one statement of its own size.
+    (37 rows: 32 + 4 + 1), a smaller one goes in one statement of its own size. The
+    parameters of a statement are laid out from the columns by slice assignment, without a
+    Python step per value.
     """
+    n_rows = len(data[0]) if data else 0
+    if not n_rows:
+        return 0
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        return _unnest(conn, table, columns, rows, keys, update, where)
+        sql = _unnest_sql(table, columns, keys, update, where)
+        result = run(conn, sql, [list(column) for column in data])
+        return result.rowcount if where else 0
     size = _statement_rows(len(columns))
+    width = len(columns)
     changed = 0
     start = 0
-    while start < len(rows):
-        left = len(rows) - start
+    while start < n_rows:
+        left = n_rows - start
         if left >= size:
             n = size
         elif left <= _EXACT_ROWS:
             n = left
         else:
             n = 1 << (left.bit_length() - 1)
-        part = rows[start : start + n]
+        flat: list[Any] = [None] * (n * width)
+        for index, column in enumerate(data):
+            flat[index::width] = column[start : start + n]
         sql = _insert_sql(dialect, table.name, columns, n, keys, update, where)
-        result = run(conn, sql, [value for row in part for value in row])
+        result = run(conn, sql, flat)
         if where:
             changed += result.rowcount
         start += n
     return changed
-
-
-def _unnest(
-    conn: Connection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: Sequence[Any],
-    keys: tuple[str, ...],
-    update: tuple[str, ...] | None,
-    where: str,
-) -> int:
-    """Every row in one statement on PostgreSQL: a binary array parameter per column."""
-    if not rows:
-        return 0
-    sql = _unnest_sql(table, columns, keys, update, where)
-    result = run(conn, sql, [list(column) for column in zip(*rows, strict=True)])
-    return result.rowcount if where else 0
 
 
 @functools.lru_cache(maxsize=128)

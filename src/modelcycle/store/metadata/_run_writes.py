@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modelcycle.core.entities.run import RunStatus
 from modelcycle.core.errors import Conflict, NotFound
 from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._codec import dumps, encode_float, loads
-from modelcycle.store.metadata._series import pack, pack_one_float, pack_one_int
+from modelcycle.store.metadata._series import pack
 from modelcycle.store.metadata._tables import (
     environments,
     latest_metrics,
@@ -27,7 +28,7 @@ from modelcycle.store.metadata._tables import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from sqlalchemy.engine import Connection
 
@@ -222,9 +223,6 @@ def as_number(text: str) -> float | None:
 # -- metrics ----------------------------------------------------------------------------------
 
 
-_Point = tuple[float, int, int]  # value, step, timestamp
-
-
 def _write_metrics(
     conn: Connection,
     pk: int,
@@ -238,52 +236,71 @@ def _write_metrics(
     new summary is known here; otherwise it is read back from what was stored.
     ``summary`` (the run's ``{key: latest value}``) is updated in place.
     """
-    chunks, latest = _chunks(pk, points)
-    _bulk.insert(conn, metric_chunks, _CHUNK_COLUMNS, chunks)
+    keys, values, steps, stamps = _columns(points)
+    n = len(keys)
+    chunks: Sequence[Sequence[Any]]
+    if len(set(keys)) == n:  # one point per key, the usual batch: no grouping
+        chunks = (
+            [pk] * n,
+            keys,
+            [1] * n,
+            _packed_each("q", steps),
+            _packed_each("d", values),
+            _packed_each("q", stamps),
+        )
+    else:
+        chunks, (keys, values, steps, stamps) = _grouped(pk, points)
+        n = len(keys)
+    _bulk.insert_columns(conn, metric_chunks, _CHUNK_COLUMNS, chunks)
     dialect = conn.dialect.name
-    flags = _FLAGS[dialect == "postgresql"]
-    rows: list[tuple[Any, ...]] = []
-    for key, (value, step, stamp) in latest.items():
-        if value == value:  # only NaN is unequal to itself
-            rows.append((pk, key, value, flags[0], step, stamp))
-        else:
-            rows.append((pk, key, None, flags[1], step, stamp))
-    moved = _bulk.upsert(
+    no, yes = _FLAGS[dialect == "postgresql"]
+    if any(map(math.isnan, values)):
+        stored: Sequence[float | None] = [None if v != v else v for v in values]
+        is_nan: Sequence[Any] = [yes if v != v else no for v in values]
+    else:
+        stored, is_nan = values, [no] * n
+    moved = _bulk.upsert_columns(
         conn,
         latest_metrics,
         _LATEST_COLUMNS,
-        rows,
+        ([pk] * n, keys, stored, is_nan, steps, stamps),
         _PAIR,
         ("value", "is_nan", "step", "timestamp"),
         _later_sql(dialect),
     )
-    if moved == len(rows):
-        for key, point in latest.items():
-            summary[key] = encode_float(point[0])
+    if moved == n:
+        if all(map(math.isfinite, values)):
+            summary.update(zip(keys, values, strict=True))
+        else:
+            summary.update((k, encode_float(v)) for k, v in zip(keys, values, strict=True))
         return
-    for key, value, is_nan in _bulk.run(conn, _select_latest_sql(dialect), (pk,)).rows:
-        summary[key] = "NaN" if is_nan else encode_float(value)
+    for key, value, nan in _bulk.run(conn, _select_latest_sql(dialect), (pk,)).rows:
+        summary[key] = "NaN" if nan else encode_float(value)
 
 
-def _chunks(
-    pk: int, points: Sequence[MetricTuple]
-) -> tuple[list[tuple[Any, ...]], dict[str, _Point]]:
-    """The chunk rows of a batch (one per key) and the latest point of each key."""
-    latest: dict[str, _Point] = {}
-    if len({point[0] for point in points}) == len(points):  # one point per key: no grouping
-        rows = []
-        # The points of a batch mostly share their step and time: pack each distinct one once.
-        ints: dict[int, bytearray] = {}
-        for key, value, step, stamp in points:
-            latest[key] = (value, step, stamp)
-            packed_step = ints.get(step)
-            if packed_step is None:
-                packed_step = ints[step] = pack_one_int(step)
-            packed_stamp = ints.get(stamp)
-            if packed_stamp is None:
-                packed_stamp = ints[stamp] = pack_one_int(stamp)
-            rows.append((pk, key, 1, packed_step, pack_one_float(value), packed_stamp))
-        return rows, latest
+_Columns = tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]
+
+
+def _columns(points: Sequence[MetricTuple]) -> _Columns:
+    """Keys, values, steps and timestamps of the points, as columns."""
+    keys, values, steps, stamps = zip(*points, strict=True)
+    return keys, values, steps, stamps
+
+
+def _packed_each(kind: str, items: Sequence[float] | Sequence[int]) -> list[bytearray]:
+    """Each number packed on its own (a one-point series), in bulk.
+
+    The points of a batch mostly share their step and time: then one packed value serves all.
+    """
+    first = items[0]
+    if items.count(first) == len(items):
+        return [pack(kind, (first,))] * len(items)
+    packed = pack(kind, items)
+    return [packed[i : i + 8] for i in range(0, len(packed), 8)]
+
+
+def _grouped(pk: int, points: Sequence[MetricTuple]) -> tuple[list[list[Any]], _Columns]:
+    """The chunk columns of a batch with several points of a key, and each key's latest point."""
     series: dict[str, tuple[list[int], list[float], list[int]]] = {}
     for key, value, step, stamp in points:
         columns = series.get(key)
@@ -293,11 +310,12 @@ def _chunks(
         columns[1].append(value)
         columns[2].append(stamp)
     rows = []
+    latest: list[tuple[str, float, int, int]] = []
     for key, (steps, values, stamps) in series.items():
         best = _latest_index(steps, values, stamps)
-        latest[key] = (values[best], steps[best], stamps[best])
+        latest.append((key, values[best], steps[best], stamps[best]))
         rows.append((pk, key, len(steps), pack("q", steps), pack("d", values), pack("q", stamps)))
-    return rows, latest
+    return [list(column) for column in zip(*rows, strict=True)], _columns(latest)
 
 
 def _order_value(value: float) -> float:
