@@ -118,3 +118,37 @@ def test_batch_predictions_are_logged(store: str) -> None:
         assert set(table.column("source").to_pylist()) == {"batch"}
     finally:
         session.configure()
+
+
+def _serve_cli(store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelcycle", "serve", "bc@production", "-p", "bc", *args],
+        env={**os.environ, "MODELCYCLE_URI": store},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_a_bad_worker_count_is_one_error_line(store: str, workers: str) -> None:
+    done = _serve_cli(store, "--workers", workers)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: --workers must be 1 or more, got {workers}",
+        "hint: give --workers 1 for one process, or about one per CPU core",
+    ]
+
+
+def test_a_busy_port_is_one_error_line(store: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _serve_cli(store, "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use by another process",
+        f"hint: stop the process listening on port {port}, or pick another --port",
+    ]

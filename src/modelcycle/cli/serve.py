@@ -105,7 +105,10 @@ def _serve(spec: ServeSpec, host: str, port: int, workers: int) -> None:
     from modelcycle.services.serve.log_format import configure_logging, resolve_log_format
     from modelcycle.services.serve.workers import run_workers
 
-    with hint_on(Conflict, f"stop the process listening on port {port}, or pick another --port"):
+    with (
+        hint_on(Conflict, f"stop the process listening on port {port}, or pick another --port"),
+        hint_on(InvalidInput, "give --host an address of this machine (e.g. 127.0.0.1, 0.0.0.0)"),
+    ):
         sock = bind_listener(host, port)
     configure_logging(resolve_log_format(spec.log_format))
     log = logging.getLogger("modelcycle.serve")
