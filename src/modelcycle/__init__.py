@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from modelcycle.sdk.batch import predict_batch
     from modelcycle.sdk.evaluation import evaluate
     from modelcycle.sdk.feedback import feedback
+    from modelcycle.sdk.predictions import predictions
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -97,6 +98,7 @@ _LAZY: dict[str, str] = {
     "evaluate": "modelcycle.sdk.evaluation",
     "feedback": "modelcycle.sdk.feedback",
     "predict_batch": "modelcycle.sdk.batch",
+    "predictions": "modelcycle.sdk.predictions",
     **dict.fromkeys(
         ("MetricHistory", "MetricPoint", "Run", "RunStatus"), "modelcycle.core.entities.run"
     ),
@@ -171,6 +173,7 @@ __all__ = [
     "log_params",
     "models",
     "predict_batch",
+    "predictions",
     "search_runs",
     "set_project",
     "set_tag",
