@@ -38,3 +38,22 @@ bench-setup-data:
 bench-data:
 	@test -x $(BENCH_DATA_VENV)/bin/python || { echo "no $(BENCH_DATA_VENV): run make bench-setup-data first"; exit 1; }
 	$(BENCH_PROJECT_PYTHON) benchmarks/data.py --ydata-python $(BENCH_DATA_VENV)/bin/python $(BENCH_DATA_ARGS)
+
+# Drift monitoring: Evidently (the anchor) in its own venv, .bench-venv-monitor; evidently 0.7.23
+# imports pandas internals that pandas 3 removed, hence pandas < 3.
+#     make bench-setup-monitor   evidently 0.7.23 in .bench-venv-monitor
+#     make bench-monitor         drift engine vs Evidently DataDriftPreset; BENCH_MONITOR_ARGS="--quick"
+BENCH_MONITOR_VENV ?= .bench-venv-monitor
+BENCH_MONITOR_ARGS ?=
+
+.PHONY: bench-setup-monitor bench-monitor
+
+bench-setup-monitor:
+	$(PYTHON) -m venv $(BENCH_MONITOR_VENV)
+	$(BENCH_MONITOR_VENV)/bin/python -m pip install --upgrade pip
+	$(BENCH_MONITOR_VENV)/bin/python -m pip install 'evidently==0.7.23' 'pandas<3' pyarrow
+
+bench-monitor:
+	@test -x $(BENCH_MONITOR_VENV)/bin/python || { echo "no $(BENCH_MONITOR_VENV): run make bench-setup-monitor first"; exit 1; }
+	DO_NOT_TRACK=true EVIDENTLY_DISABLE_TELEMETRY=1 \
+		$(BENCH_PROJECT_PYTHON) benchmarks/monitoring.py --evidently-python $(BENCH_MONITOR_VENV)/bin/python $(BENCH_MONITOR_ARGS)
