@@ -142,7 +142,20 @@ def logging_config(log_format: LogFormat) -> dict[str, Any]:
 
 
 def configure_logging(log_format: LogFormat) -> None:
-    """Send this process's log lines to stderr in ``log_format`` (see ``logging_config``)."""
+    """Send this process's log lines to stderr in ``log_format`` (see ``logging_config``).
+
+    Meant for a serving process: it replaces the root logger's handlers.
+    """
     import logging.config
 
     logging.config.dictConfig(logging_config(log_format))
+    lean_records()
+
+
+def lean_records() -> None:
+    """Stop log records looking up their thread and multiprocessing names (a serving process).
+
+    The lines written here name neither, and the request line is built on every request.
+    """
+    logging.logThreads = False
+    logging.logMultiprocessing = False

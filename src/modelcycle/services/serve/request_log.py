@@ -162,7 +162,18 @@ def _log_request(scope: Scope, request_id: str, answer: _Answer, start: float) -
         "predictions": answer.predictions,
         "client": f"{client[0]}:{client[1]}" if client else None,
     }
-    access_log.info("%s %s %d", method, path, answer.status, extra={"fields": fields})
+    # makeRecord + handle: Logger.info would also walk the stack for the caller's file and line
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %d",
+        (method, path, answer.status),
+        None,
+        extra={"fields": fields},
+    )
+    access_log.handle(record)
 
 
 async def _server_error(send: Send, request_id: str) -> None:

@@ -32,7 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelcycle.core.errors import InvalidInput, ModelCycleError
 from modelcycle.services.serve.endpoint import ServeSpec, build_endpoint, uvicorn_config
-from modelcycle.services.serve.log_format import logging_config, resolve_log_format
+from modelcycle.services.serve.log_format import (
+    lean_records,
+    logging_config,
+    resolve_log_format,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -105,6 +109,7 @@ class WorkerApp:
 
         from modelcycle.services.serve._worker_metrics import WorkerMetrics
 
+        lean_records()  # uvicorn configured this worker's logging from logging_config
         try:
             endpoint = build_endpoint(self.spec, WorkerMetrics)
         except Exception as exc:  # noqa: BLE001 - reported, then the supervisor stops
