@@ -17,8 +17,8 @@ $(BIN)/python:
 
 venv: $(BIN)/python ## create .venv with the system Python (3.11 or newer)
 
-install: venv ## install ModelCycle into .venv
-	$(PIP) install --quiet -e .
+install: venv ## install ModelCycle (with the serving extra the quickstart uses) into .venv
+	$(PIP) install --quiet -e '.[serve]'
 
 demo: install ## install, then run the quickstart on the embedded default store
 	$(BIN)/python examples/quickstart.py

@@ -10,7 +10,10 @@ commands that show what it did:
 4. a gradient-boosting sweep trains on the train part, each run recording its inputs and
    logging its model;
 5. the best model is evaluated on the test part (an HTML report), registered, approved, passed
-   through the gate, promoted to ``production``, exported to ONNX and loaded back.
+   through the gate, promoted to ``production``, exported to ONNX and loaded back;
+6. ``modelcycle serve`` serves the production model, answers HTTP requests (each prediction
+   logged with the id it returns), a batch job scores the test part, and the prediction log is
+   read back.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from quickstart_serving import serve_and_score, show_logged
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import log_loss, roc_auc_score
@@ -31,6 +35,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 import modelcycle as mc
 
 TARGET = "malignant"
+MODEL_NAME = "breast-cancer-gbm"
 RULES = """
 - schema: {columns: [mean radius, mean texture, mean perimeter, mean area, mean smoothness,
     mean compactness, mean concavity, mean concave points, mean symmetry,
@@ -145,7 +150,7 @@ def ship_best(run_id: str, parts: dict[str, mc.DatasetVersion], reports: Path) -
         f"\nEvaluated the best run on {parts['test'].ref}: roc_auc "
         f"{evaluation.metrics['roc_auc']:.4f}, {flagged} slice(s) flagged, report {report}"
     )
-    version = mc.models.register(run_id, "breast-cancer-gbm", description="quickstart sweep")
+    version = mc.models.register(run_id, MODEL_NAME, description="quickstart sweep")
     mc.models.approve(version, comment="reviewed the evaluation report")
     gate = mc.models.gate(version, parts["test"]).gate
     passed = gate is not None and gate.passed
@@ -194,6 +199,8 @@ def main() -> None:
             mc.log_metric("best_val_roc_auc", best_auc)
             mc.set_tag("best_run", best_id)
         model_ref = ship_best(best_id, parts, reports)
+        serve_and_score(MODEL_NAME, parts["test"], TARGET, project.name)
+        show_logged(MODEL_NAME, reports)
     best = mc.search_runs(
         filter="params.model = 'GradientBoostingClassifier'",
         order_by=["metrics.val_roc_auc DESC"],

@@ -53,6 +53,7 @@ def test_the_quickstart_tracks_a_real_sweep(tmp_path: Path) -> None:
         assert run.environment_digest is not None
         assert {(i.role) for i in run.inputs} == {"train", "validation"}
         _check_the_model_was_shipped(run.id, tmp_path)
+        _check_the_model_was_served(done.stdout)
     finally:
         session.configure()
 
@@ -70,3 +71,14 @@ def _check_the_model_was_shipped(run_id: str, folder: Path) -> None:
     clean = mc.data.get("breast-cancer@2")
     assert clean.lineage.parents == ("breast-cancer@1",)
     assert mc.data.get("breast-cancer-test-failures@latest").num_rows > 0
+
+
+def _check_the_model_was_served(stdout: str) -> None:
+    logged = mc.predictions("breast-cancer-gbm@production")
+    sources = logged["source"].value_counts().to_dict()
+    test_rows = mc.data.get("breast-cancer-test@1").num_rows
+    assert sources == {"http": 23, "batch": test_rows}  # 20 + 3 over HTTP, the test part in batch
+    assert f"The prediction log holds {len(logged)} predictions" in stdout
+    served = re.search(r"prediction id ([0-9a-f]{32})", stdout)
+    assert served is not None
+    assert served.group(1) in set(logged["id"])
