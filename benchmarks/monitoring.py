@@ -3,7 +3,9 @@
 Run by hand with the project venv, after ``make bench-setup-monitor``::
 
     .venv/bin/python benchmarks/monitoring.py --evidently-python .bench-venv-monitor/bin/python \\
-        [--rows 1000,10000,100000,1000000] [--repeat 1] [--json PATH]
+        [--rows 1000,10000,100000,1000000] [--repeat 2] [--quick] [--verbose] [--json PATH]
+
+or ``make bench-monitor`` (``BENCH_MONITOR_ARGS="--quick"`` for the two small sizes).
 
 For each size, one seeded synthetic pair of frames (reference and current, the same number of
 rows each) of 20 columns: 12 numeric (floats with missing values, wide-range integers) and 8
@@ -44,6 +46,7 @@ from typing import Any
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 QUIET = {"DO_NOT_TRACK": "true", "EVIDENTLY_DISABLE_TELEMETRY": "1"}
+TINY = 1e-12
 
 NUMERIC = [
     "income", "score", "balance", "latency_ms", "temperature", "ratio",
@@ -222,11 +225,12 @@ def _agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         verdict_ok = test_ok and o.get("drifted") == e["drifted"]
         same_test += test_ok
         agreed += verdict_ok
-        rel = None
+        rel = absolute = None
         if test_ok and o.get("score") is not None:
-            denom = max(abs(e["score"]), 1e-300)
-            rel = abs(o["score"] - e["score"]) / denom
-        rows.append((name, e["test"], o.get("test"), e["drifted"], o.get("drifted"), rel))
+            absolute = abs(o["score"] - e["score"])
+            # p-values far in the tail differ by rounding only (Evidently's 1 - cdf reaches 0)
+            rel = absolute / abs(e["score"]) if abs(e["score"]) >= TINY else None
+        rows.append((name, e["test"], o.get("test"), e["drifted"], o.get("drifted"), rel, absolute))
     return {"total": len(theirs["columns"]), "same_test": same_test, "agreed": agreed, "rows": rows}
 
 
@@ -250,13 +254,14 @@ def _print_size(rows: int, ours: dict[str, Any], theirs: dict[str, Any], verbose
         f"above the loaded frames: {theirs['compute_mib'] / max(ours['compute_mib'], 1):.1f}x less"
     )
     worst = max((r[5] for r in agree["rows"] if r[5] is not None), default=0.0)
+    worst_abs = max((r[6] for r in agree["rows"] if r[6] is not None), default=0.0)
     print(
         f"   agreement: same test {agree['same_test']}/{agree['total']}, "
-        f"same verdict {agree['agreed']}/{agree['total']}, "
-        f"largest relative score difference {worst:.2e}"
+        f"same verdict {agree['agreed']}/{agree['total']}; largest score difference "
+        f"{worst:.1e} relative (scores >= {TINY:g}), {worst_abs:.1e} absolute"
     )
     if verbose or agree["agreed"] != agree["total"]:
-        for name, et, ot, ed, od, rel in agree["rows"]:
+        for name, et, ot, ed, od, rel, _ in agree["rows"]:
             mark = "" if (et == ot and ed == od) else "   <-- differs"
             rel_s = "-" if rel is None else f"{rel:.1e}"
             print(f"     {name:12s} {et:14s} {ot!s:14s} {ed!s:6s} {od!s:6s} {rel_s}{mark}")

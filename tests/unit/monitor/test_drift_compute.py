@@ -246,3 +246,20 @@ def test_bad_arguments_say_what_is_wrong(kwargs: dict[str, Any], message: str) -
 def test_a_frame_of_another_type_is_refused() -> None:
     with pytest.raises(InvalidInput, match="the reference must be a polars, pandas or pyarrow"):
         compute_drift([[1, 2]], _frame(5, 1))
+
+
+def test_a_side_of_null_type_is_recorded_not_refused() -> None:
+    ref = pl.DataFrame({"x": np.arange(50.0), "c": ["a", "b"] * 25})
+    cur = pl.DataFrame({"x": [None] * 30, "c": [None] * 30})
+    report = compute_drift(ref, cur)
+    assert report.column("x").reason == "no values in the current (all null, NaN or infinite)"
+    assert report.column("c").reason == "no values in the current (all null, NaN or infinite)"
+    assert report.column("x").current_nulls == 30
+
+
+def test_a_pandas_column_polars_cannot_read_is_refused() -> None:
+    import pandas as pd
+
+    mixed = pd.DataFrame({"x": [1, "a", 2.5]})
+    with pytest.raises(InvalidInput, match=r"the reference frame cannot be read: .*one type"):
+        compute_drift(mixed, _frame(5, 1))

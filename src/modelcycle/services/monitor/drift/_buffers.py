@@ -43,6 +43,8 @@ class SortBuffers:
         Raises:
             InvalidInput: the series does not hold numbers (or dates, times, booleans).
         """
+        if series.dtype == pl.Null:  # a side whose values are all missing
+            return self._array(slot, 0)[:0]
         if series.dtype == pl.Boolean:
             series = series.cast(pl.UInt8)
         elif series.dtype.is_temporal():

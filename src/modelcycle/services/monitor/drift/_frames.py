@@ -39,9 +39,14 @@ def as_frame(data: object, side: str) -> pl.DataFrame:
     """``data`` as a polars DataFrame: polars (eager or lazy), pandas or pyarrow.
 
     Raises:
-        InvalidInput: another type, or a frame without rows.
+        InvalidInput: another type, a frame polars cannot read, or a frame without rows.
     """
-    frame = _convert(data, side)
+    try:
+        frame = _convert(data, side)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"the {side} frame cannot be read: {exc}; give each column one type"
+        ) from exc
     if frame.height == 0:
         raise InvalidInput(
             f"the {side} frame has no rows: drift needs at least one row on each side "
