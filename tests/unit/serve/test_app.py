@@ -1,4 +1,8 @@
-"""The real-time endpoint, served by uvicorn on loopback, with a registered model."""
+"""The real-time endpoint, served by uvicorn on loopback, with a registered model.
+
+Every test runs twice: with the Python model (the holder given a plain ``LoadedModel``) and with
+the version's ONNX form (the holder given ``load_runtime``, both versions exported).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from modelcycle.sdk import session
 from modelcycle.services.registry.logged import load_logged_model
 from modelcycle.services.serve.app import build_app
 from modelcycle.services.serve.metrics import ServingMetrics
-from modelcycle.services.serve.model_holder import ModelHolder
+from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,10 +38,13 @@ uvicorn = pytest.importorskip("uvicorn")
 class Server:
     """A served model and what it logged."""
 
-    def __init__(self, port: int, holder: ModelHolder, logged: list[tuple[Any, ...]]) -> None:
+    def __init__(
+        self, port: int, holder: ModelHolder, logged: list[tuple[Any, ...]], runtime: str
+    ) -> None:
         self.port = port
         self.holder = holder
         self.logged = logged
+        self.runtime = runtime
 
     def call(
         self, path: str, body: Any = None, raw: bytes | None = None
@@ -69,8 +76,9 @@ def frame() -> pd.DataFrame:
     return data
 
 
-@pytest.fixture
-def server(tmp_path: Path, frame: pd.DataFrame) -> Iterator[Server]:
+@pytest.fixture(params=["python", "onnx"])
+def server(tmp_path: Path, frame: pd.DataFrame, request: pytest.FixtureRequest) -> Iterator[Server]:
+    runtime: str = request.param
     mc.configure(str(tmp_path / "store"))
     mc.set_project("bc")
     y = load_breast_cancer().target
@@ -78,13 +86,19 @@ def server(tmp_path: Path, frame: pd.DataFrame) -> Iterator[Server]:
         model = LogisticRegression(C=c, max_iter=5000).fit(frame, y)
         with mc.start_run() as run:
             mc.log_model(model, input_example=frame.head(10))
-        mc.models.register(run, "bc")
+        version = mc.models.register(run, "bc")
+        if runtime == "onnx":
+            assert mc.models.export(version.ref, format="onnx").parity.passed
     mc.models.set_alias("bc", "production", 1, force=True, reason="test")
     current = session.get_session()
     metrics = ServingMetrics(lambda: 0, lambda: 0)
     holder = ModelHolder(
         lambda: current.registry.get("bc", "bc@production"),
-        lambda version: load_logged_model(current.artifacts, version.model),
+        (
+            (lambda version: load_runtime(current.artifacts, version))
+            if runtime == "onnx"
+            else (lambda version: load_logged_model(current.artifacts, version.model))
+        ),
         poll_seconds=3600,
         on_swap=lambda version: metrics.serving(version.name, version.version, version.id),
     )
@@ -101,7 +115,7 @@ def server(tmp_path: Path, frame: pd.DataFrame) -> Iterator[Server]:
     deadline = time.monotonic() + 10
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield Server(port, holder, logged)
+    yield Server(port, holder, logged, runtime)
     uv.should_exit = True
     thread.join(timeout=10)
     session.configure()
@@ -168,7 +182,12 @@ def test_bad_bodies_are_4xx_with_a_detail(
 
 def test_health_ready_metrics_and_openapi(server: Server, frame: pd.DataFrame) -> None:
     assert server.call("/health")[0] == 200
-    assert server.call("/ready")[2] == {"status": "ready", "model": "bc@1"}
+    expected_runtime = "onnx" if server.runtime == "onnx" else "python (array)"
+    assert server.call("/ready")[2] == {
+        "status": "ready",
+        "model": "bc@1",
+        "runtime": expected_runtime,
+    }
     server.call("/predict", frame.head(2).to_dict(orient="records"))
     server.call("/predict", raw=b"{bad")
     status, headers, text = server.call("/metrics")

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from modelcycle.core.errors import IntegrityError, InvalidInput
+from modelcycle.core.errors import IntegrityError, InvalidInput, NotFound
+from modelcycle.core.ids import check_digest
 from modelcycle.services.registry.logged import input_example, load_logged_model
 from modelcycle.services.registry.versions import current_actor
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Mapping
 
     from modelcycle.core.entities.model import ModelVersion
     from modelcycle.services.packaging.export import ExportResult
     from modelcycle.services.registry.versions import ModelRegistry
+    from modelcycle.store.artifacts import ArtifactStore
 
 FORMATS = ("pickle", "onnx", "pmml")
 
@@ -78,3 +81,40 @@ def export_version(
     if path is not None:
         result.write(path)
     return result
+
+
+def passed_export(version: ModelVersion, fmt: str) -> Mapping[str, Any] | None:
+    """The record of ``version``'s export to ``fmt`` if its parity check passed, else None.
+
+    The record is what ``export_version`` stored: ``digest`` (the sha256 of the exported bytes
+    in the artifact store), ``parity`` and ``details`` (for ONNX, the input layout and names).
+    """
+    record = version.exports.get(fmt)
+    if record is None:
+        return None
+    parity = record.get("parity")
+    if not isinstance(parity, dict) or parity.get("passed") is not True:
+        return None
+    return record
+
+
+def read_export(artifacts: ArtifactStore, version: ModelVersion, fmt: str) -> bytes:
+    """The stored bytes of ``version``'s export to ``fmt``, verified against their sha256.
+
+    Raises:
+        NotFound: ``version`` was never exported to ``fmt``, or the bytes are missing.
+        IntegrityError: the stored bytes were changed after the export (they are not returned).
+    """
+    record = version.exports.get(fmt)
+    if record is None:
+        raise NotFound(
+            f"{version.ref} has no {fmt} export; make one with "
+            f"mc.models.export({version.ref!r}, format={fmt!r})"
+        )
+    try:
+        return artifacts.read_bytes(check_digest(record["digest"]))
+    except IntegrityError:
+        raise IntegrityError(
+            f"the stored {fmt} export of {version.ref} does not match its recorded sha256 "
+            f"{record['digest']}; it was changed after the export and is not loaded"
+        ) from None

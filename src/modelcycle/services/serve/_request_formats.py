@@ -12,6 +12,7 @@ Every function returns ``{column: [values...]}`` with one entry per row, or rais
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.core.errors import ModelCycleError
@@ -72,33 +73,45 @@ def invocations_body(body: Any, names: Sequence[str]) -> Columns:
 def _records(rows: Any, names: Sequence[str]) -> Columns:
     if not isinstance(rows, list) or not rows:
         raise BadRequest("expected a non-empty list of records")
-    if all(isinstance(r, list) for r in rows):
+    first = rows[0]
+    if isinstance(first, dict) and len(rows) == 1:  # the common case: one record
+        return {key: [value] for key, value in first.items()}
+    types = set(map(type, rows))
+    if types == {list}:
         return _rows(rows, list(names))
-    if not all(isinstance(r, dict) for r in rows):
+    if types != {dict}:
         raise BadRequest("every record must be a JSON object of column: value")
-    keys = list(rows[0])
-    out: Columns = {k: [] for k in keys}
-    for index, row in enumerate(rows):
-        if row.keys() != out.keys():
-            raise BadRequest(
-                f"record {index} has columns {sorted(row)[:10]}, unlike record 0 "
-                f"({sorted(keys)[:10]}); send the same columns in every record"
-            )
-        for key in keys:
-            out[key].append(row[key])
-    return out
+    keys = list(first)
+    if not keys:
+        raise BadRequest("record 0 has no columns")
+    if set(map(len, rows)) == {len(keys)}:
+        try:
+            if len(keys) == 1:
+                return {keys[0]: list(map(itemgetter(keys[0]), rows))}
+            # Transposed in C: one tuple of values per column, whatever the number of rows.
+            values = zip(*map(itemgetter(*keys), rows), strict=True)
+            return dict(zip(keys, map(list, values), strict=True))
+        except KeyError:
+            pass
+    index = next(i for i, row in enumerate(rows) if row.keys() != first.keys())
+    raise BadRequest(
+        f"record {index} has columns {sorted(rows[index])[:10]}, unlike record 0 "
+        f"({sorted(keys)[:10]}); send the same columns in every record"
+    )
 
 
 def _rows(rows: Any, names: Sequence[str]) -> Columns:
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+    if not isinstance(rows, list) or not rows or set(map(type, rows)) != {list}:
         raise BadRequest("expected a non-empty list of rows (lists of values)")
     width = len(names)
-    for index, row in enumerate(rows):
-        if len(row) != width:
-            raise BadRequest(
-                f"row {index} has {len(row)} values for {width} columns ({', '.join(names[:10])})"
-            )
-    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    if set(map(len, rows)) != {width}:
+        index, row = next((i, r) for i, r in enumerate(rows) if len(r) != width)
+        raise BadRequest(
+            f"row {index} has {len(row)} values for {width} columns ({', '.join(names[:10])})"
+        )
+    if width == 0:
+        raise BadRequest("the model takes no columns")
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _columns(columns: Any) -> Columns:

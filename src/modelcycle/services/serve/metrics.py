@@ -4,10 +4,14 @@ Requests by route and status, a latency histogram, in-flight requests, predictio
 (or a histogram of regression outputs), the version answering, the prediction log's queue
 depth and drops, and the process's CPU and memory (prometheus-client's process collector).
 Each server has a registry of its own, so tests and several apps in one process do not mix.
+
+The request path uses ``observe`` and ``count_outputs``, which keep each labelled child once
+made: looking a child up by its labels takes a lock and builds tuples on every call.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,6 +82,20 @@ class ServingMetrics:
         )
         dropped.set_function(log_dropped)
         ProcessCollector(registry=self.registry)
+        self._requests: dict[tuple[str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
+        self._predictions: dict[tuple[str, str], Any] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and observe how long it took."""
+        counter = self._requests.get((route, status))
+        if counter is None:
+            counter = self._requests[route, status] = self.requests.labels(route, str(status))
+        counter.inc()
+        histogram = self._latency.get(route)
+        if histogram is None:
+            histogram = self._latency[route] = self.latency.labels(route)
+        histogram.observe(seconds)
 
     def serving(self, model: str, version: int, version_id: str) -> None:
         """Mark ``version`` as the one answering."""
@@ -89,15 +107,20 @@ class ServingMetrics:
     def count_outputs(self, version: str, labels: list[Any] | None, values: Any) -> None:
         """Count predicted classes, or observe regression outputs."""
         if labels is not None:
-            counts: dict[str, int] = {}
-            for label in labels:
-                counts[str(label)] = counts.get(str(label), 0) + 1
+            counts = {str(labels[0]): 1} if len(labels) == 1 else Counter(map(str, labels))
             for label, count in counts.items():
-                self.predictions.labels(version, label).inc(count)
+                counter = self._predictions.get((version, label))
+                if counter is None:
+                    counter = self.predictions.labels(version, label)
+                    self._predictions[version, label] = counter
+                counter.inc(count)
             return
         self.predictions.labels(version, "value").inc(len(values))
+        histogram = self.outputs.labels(version)
+        if values and isinstance(values[0], list):  # several outputs per row
+            values = [value for row in values for value in row]
         for value in values:
-            self.outputs.labels(version).observe(float(value))
+            histogram.observe(float(value))
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

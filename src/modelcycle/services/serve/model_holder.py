@@ -5,6 +5,11 @@ thread of its own. When it names another version, that version is loaded (verifi
 background while the old one keeps answering, and then one reference assignment swaps them:
 every request reads ``holder.current`` once and is answered, start to end, by one version,
 which it names in its response. A version that fails to load is reported and the old one stays.
+
+What a version answers with is decided when it is loaded (``load_runtime``): its ONNX form in
+ONNX Runtime when the version has one whose parity check passed, else the Python model. The
+holder also takes a ``load`` that returns a plain ``LoadedModel``; that is served by the Python
+runtime.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modelcycle.services.serve._runtime import Runtime
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from modelcycle.core.entities.model import ModelVersion
     from modelcycle.services.packaging.loaded import LoadedModel
+    from modelcycle.store.artifacts import ArtifactStore
 
 log = logging.getLogger("modelcycle.serve")
 
@@ -28,7 +36,54 @@ class Serving:
     """One loaded version: what a request is answered with."""
 
     version: ModelVersion
-    model: LoadedModel
+    runtime: Runtime
+
+
+def load_runtime(
+    artifacts: ArtifactStore, version: ModelVersion, *, prefer_onnx: bool = True
+) -> Runtime:
+    """What ``version`` is served with: its parity-checked ONNX form, else the Python model.
+
+    The ONNX form is used when ``prefer_onnx`` is true, the version was exported to ONNX and
+    that export passed its parity check, and onnxruntime is installed; loading it imports
+    neither scikit-learn nor pandas. If the session cannot be built (say, an older onnxruntime
+    than the export's), the Python model is served and the reason logged.
+
+    Raises:
+        IntegrityError: the stored ONNX or model bytes differ from what was recorded.
+        NotFound: the bytes are missing from the artifact store.
+    """
+    from modelcycle.core.errors import MissingDependency
+    from modelcycle.services.registry.exports import passed_export, read_export
+
+    record = passed_export(version, "onnx") if prefer_onnx else None
+    if record is not None:
+        from modelcycle.services.serve._runtime_onnx import OnnxRuntime
+
+        data = read_export(artifacts, version, "onnx")
+        try:
+            return OnnxRuntime(data, record, version.model)
+        except MissingDependency as exc:
+            log.warning("serving %s with the Python model: %s", version.ref, exc)
+        except Exception as exc:  # noqa: BLE001 - the Python model still serves; say why
+            log.warning(
+                "the ONNX form of %s does not load (%s: %s); serving the Python model",
+                version.ref,
+                type(exc).__name__,
+                exc,
+            )
+    from modelcycle.services.registry.logged import load_logged_model
+    from modelcycle.services.serve._runtime_python import PythonRuntime
+
+    return PythonRuntime(load_logged_model(artifacts, version.model))
+
+
+def _as_runtime(loaded: Runtime | LoadedModel) -> Runtime:
+    if isinstance(loaded, Runtime):
+        return loaded
+    from modelcycle.services.serve._runtime_python import PythonRuntime
+
+    return PythonRuntime(loaded)
 
 
 class ModelHolder:
@@ -37,7 +92,7 @@ class ModelHolder:
     def __init__(
         self,
         resolve: Callable[[], ModelVersion],
-        load: Callable[[ModelVersion], LoadedModel],
+        load: Callable[[ModelVersion], Runtime | LoadedModel],
         *,
         poll_seconds: float = 2.0,
         on_swap: Callable[[ModelVersion], None] | None = None,
@@ -60,7 +115,7 @@ class ModelHolder:
     def load_now(self) -> Serving:
         """Resolve and load synchronously (at start-up); raises what loading raises."""
         version = self._resolve()
-        serving = Serving(version, self._load(version))
+        serving = Serving(version, _as_runtime(self._load(version)))
         self._current = serving
         if self._on_swap is not None:
             self._on_swap(version)
@@ -86,12 +141,12 @@ class ModelHolder:
         current = self._current
         if current is not None and current.version.id == version.id:
             return False
-        serving = Serving(version, self._load(version))
+        serving = Serving(version, _as_runtime(self._load(version)))
         self._current = serving  # one assignment: requests see the old or the new, whole
         self.swaps += 1
         if self._on_swap is not None:
             self._on_swap(version)
-        log.info("now serving %s", version.ref)
+        log.info("now serving %s (%s)", version.ref, serving.runtime.describe())
         return True
 
     def _watch(self) -> None:

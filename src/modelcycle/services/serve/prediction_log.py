@@ -1,7 +1,9 @@
 """Hands predictions from the endpoint and from batch jobs to the prediction log.
 
-Both build ``PredictionRecord``s (inputs and outputs per row) and ``submit_many`` them to a
+Both build ``PredictionRecord``s (inputs and outputs per row) and submit them to a
 ``PredictionLogWriter``: the writer's queue is bounded, never blocks, and counts what it drops.
+A one-row request (the usual one) goes through ``submit``, which wakes the writer's thread only
+when a write falls due, not on every request.
 """
 
 from __future__ import annotations
@@ -32,20 +34,38 @@ def http_logger(
         outputs: list[dict[str, Any]],
     ) -> None:
         names = list(columns)
+        if len(ids) == 1:  # one row: submit wakes the writer only when a write falls due
+            inputs = {name: values[0] for name, values in columns.items()}
+            writer.submit(_http_record(ids[0], at, version_id, latency_ms, inputs, outputs[0]))
+            return
+        rows = zip(*columns.values(), strict=True)  # transposed in C
         writer.submit_many(
-            PredictionRecord(
-                id=prediction_id,
-                at=at,
-                model_version_id=version_id,
-                latency_ms=latency_ms,
-                inputs={name: columns[name][row] for name in names},
-                outputs=outputs[row],
-                source="http",
+            _http_record(
+                prediction_id, at, version_id, latency_ms, dict(zip(names, row, strict=True)), out
             )
-            for row, prediction_id in enumerate(ids)
+            for prediction_id, row, out in zip(ids, rows, outputs, strict=True)
         )
 
     return log
+
+
+def _http_record(
+    prediction_id: str,
+    at: int,
+    version_id: str,
+    latency_ms: float,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+) -> PredictionRecord:
+    return PredictionRecord(
+        id=prediction_id,
+        at=at,
+        model_version_id=version_id,
+        latency_ms=latency_ms,
+        inputs=inputs,
+        outputs=outputs,
+        source="http",
+    )
 
 
 def batch_logger(
