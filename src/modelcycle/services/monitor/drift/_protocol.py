@@ -61,7 +61,9 @@ class DriftTest(Protocol):
 
     Contract: ``score`` is deterministic, thread-safe and vectorised (no Python loop over
     rows); it drops nulls and NaN itself (and infinities from numeric columns); it never
-    emits warnings for constant columns, one-row samples or unseen categories.
+    emits warnings for constant columns, one-row samples or unseen categories. The engine
+    passes a numeric column as its finite values already sorted, in scratch arrays reused
+    for the next column: a test reads them during the call and keeps no reference.
     """
 
     name: str
