@@ -15,7 +15,8 @@ on both sides is no drift; a shifted copy is drift; NaN and nulls are dropped (t
 the score of the clean values) and numpy arrays and polars Series give the same score; a
 constant column and a one-row sample give a score (finite for a constant) without raising;
 a kind the test does not take, and text read as numbers, are refused with ``InvalidInput``.
-Each check runs with warnings turned into errors. A failure raises ``AssertionError`` naming the check.
+Each check runs with warnings turned into errors. A failure raises ``AssertionError`` naming
+the check.
 """
 
 from __future__ import annotations
