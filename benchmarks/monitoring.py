@@ -41,7 +41,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
@@ -136,6 +139,16 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _timed(work: Callable[[], Any], repeat: int) -> tuple[Any, list[float]]:
+    """The result of the last of ``repeat`` runs of ``work``, and each run's seconds."""
+    times, result = [], None
+    for _ in range(max(1, repeat)):
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+    return result, times
+
+
 def child_ours(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
     """Our side: read both frames with polars, time ``compute_drift`` only."""
     import polars as pl
@@ -144,11 +157,7 @@ def child_ours(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
 
     reference, current = pl.read_parquet(ref_path), pl.read_parquet(cur_path)
     loaded = _rss_mib()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        report = compute_drift(reference, current)
-        times.append(time.perf_counter() - started)
+    report, times = _timed(lambda: compute_drift(reference, current), repeat)
     columns = {
         c.name: {"test": c.test, "score": c.score, "drifted": c.drifted, "kind": c.kind.value}
         for c in report.columns.values()
@@ -166,19 +175,19 @@ def child_ours(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
 def child_evidently(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
     """Evidently's side: read both frames with pandas, time Dataset + Report.run only."""
     import pandas as pd
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    from evidently import DataDefinition, Dataset, Report  # type: ignore[import-not-found]
+    from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
 
     reference, current = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
     loaded = _rss_mib()
     definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
+
+    def run() -> Any:
         cur = Dataset.from_pandas(current, data_definition=definition)
         ref = Dataset.from_pandas(reference, data_definition=definition)
-        snapshot = Report([DataDriftPreset()]).run(cur, ref)
-        times.append(time.perf_counter() - started)
+        return Report([DataDriftPreset()]).run(cur, ref)
+
+    snapshot, times = _timed(run, repeat)
     columns: dict[str, Any] = {}
     share = None
     for metric in snapshot.dict()["metrics"]:
@@ -210,7 +219,8 @@ def _run_child(python: str, side: str, ref: Path, cur: Path, repeat: int) -> dic
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"{side} child failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 # ----------------------------------------------------------------------------- the run
