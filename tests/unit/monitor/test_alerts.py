@@ -207,6 +207,8 @@ def test_a_missing_value_is_no_value_and_keeps_the_alert_firing(store: SqlMetada
     [nan] = monitor.run({"ops.error_rate": float("nan")})
     assert nan.change is StateChange.NO_VALUE
     assert nan.note == "ops.error_rate has no value in this report"
+    [inf] = monitor.run({"ops.error_rate": float("inf")})
+    assert inf.change is StateChange.NO_VALUE
     firing = store.alerts.firing_alert(rule.id)
     assert firing is not None
     assert firing.delivery_status is DeliveryStatus.NONE  # the rule has no webhook

@@ -280,6 +280,33 @@ def test_several_notices_go_side_by_side_within_one_budget() -> None:
     assert len(fast.bodies) == 1
 
 
+def test_a_malformed_answer_is_a_retried_failure() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    answered = []
+
+    def answer_garbage() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"this is not HTTP\r\n\r\n")
+                answered.append(True)
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        [result] = deliver(None, [_notice(url)], WebhookPolicy(attempts=2, backoff_s=0.05))
+    finally:
+        thread.join(5)
+        listener.close()
+    assert len(answered) == 2
+    assert not result.delivered
+    assert result.attempts == 2
+    assert result.error is not None
+    assert result.error.startswith("BadStatusLine")
+
+
 def test_a_payload_that_is_not_json_is_a_failed_delivery_not_an_exception() -> None:
     notice = Notification("a" * 32, "http://127.0.0.1:9/hook", {"value": float("nan")})
     [result] = deliver(None, [notice], FAST)

@@ -425,7 +425,7 @@ def _numbers(values: Mapping[str, float | None]) -> dict[str, float | None]:
             raise InvalidInput(f"monitor value {key}={raw!r} is not a number")
         else:
             number = float(raw)
-            out[key] = None if math.isnan(number) else number
+            out[key] = number if math.isfinite(number) else None
     return out
 
 

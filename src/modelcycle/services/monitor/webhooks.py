@@ -17,6 +17,7 @@ event again from a later run. Each body carries the alert id and the event, and 
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
@@ -355,7 +356,7 @@ def _attempt(
             return None, f"no connection within {timeout:.2g} s", True
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
         return None, f"cannot reach {shown_url(item.url)}: {text}", True
-    except (OSError, ValueError) as failure:  # a reset connection, a malformed answer
+    except (OSError, ValueError, http.client.HTTPException) as failure:  # reset, malformed
         return None, f"{type(failure).__name__}: {failure}", True
     if 200 <= status < 300:
         return status, None, False
