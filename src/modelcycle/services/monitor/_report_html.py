@@ -121,7 +121,11 @@ def column_scores_figure(result: MonitorResult) -> Figure | None:
         traces.append({"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": c.name})
     if not traces:
         return None
-    return {"data": traces, "layout": _line_layout("drift score")}
+    layout = _line_layout("drift score")
+    tested = [c for c in result.drift.columns.values() if c.tested]
+    if tested and all(c.higher_is_drift is False for c in tested):
+        layout["yaxis"] = {"title": {"text": "drift p-value (low: drift)"}, "type": "log"}
+    return {"data": traces, "layout": layout}
 
 
 def performance_figure(result: MonitorResult) -> Figure | None:

@@ -51,6 +51,9 @@ DEFAULT_LAST = 1000
 TRAIN_ROLE = "train"
 """The role of the run input that is the model's training data."""
 
+FRAME_LABEL = "a DataFrame"
+"""How reports name a reference given as a DataFrame."""
+
 
 @dataclass(frozen=True, slots=True)
 class LogWindow:
@@ -253,8 +256,8 @@ def resolve_reference(
     frame = _as_frame(reference)
     if target is not None and target in frame.columns and target not in names:
         frame = frame.drop(target)
-    _require_features(frame.columns, names, "the reference frame", version)
-    return Reference("a DataFrame", frame.select(names))
+    _require_features(frame.columns, names, FRAME_LABEL, version)
+    return Reference(FRAME_LABEL, frame.select(names))
 
 
 def dataset_rules(data: DatasetVersions, dataset: DatasetVersion | None) -> RuleSet | None:
@@ -275,7 +278,7 @@ def _require_features(
     if missing:
         shown = ", ".join(repr(c) for c in list(columns)[:20])
         raise InvalidInput(
-            f"the reference {label} has no column {', '.join(map(repr, missing))} that model "
+            f"the reference ({label}) has no column {', '.join(map(repr, missing))} that model "
             f"{version.ref} takes (the reference has {shown}); pass a reference holding the "
             "model's input features"
         )

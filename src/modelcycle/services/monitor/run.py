@@ -434,8 +434,10 @@ def _ops(rows: pl.DataFrame, window: LogWindow, now_ms: int) -> dict[str, float 
     served = rows.filter(pl.col("source") == "http").get_column("latency_ms").drop_nulls()
     at = rows.get_column("at").dt.epoch("ms")
     since, until = window.bounds(now_ms)
+    newest = int(at.max())  # type: ignore[arg-type]
     first = since if since is not None else int(at.min())  # type: ignore[arg-type]
-    last = until if until is not None else (now_ms if since is not None else int(at.max()))  # type: ignore[arg-type]
+    # An open time window runs to the run's time; a window of the last N to its newest row.
+    last = until if until is not None else (max(now_ms, newest) if since is not None else newest)
     minutes = (last - first) / 60_000
     return {
         "rows": float(rows.height),
