@@ -185,3 +185,41 @@ def test_a_sigkilled_server_restarts_with_every_flushed_prediction_readable(
         assert logged.source == "http"
     finally:
         session.configure()
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.slow
+def test_workers_of_a_sigkilled_supervisor_flush_and_free_the_port(
+    store: str, tmp_path: Path
+) -> None:
+    server = ServeProcess(store, tmp_path / "serve.log", "--workers", "2", "--flush-seconds", "600")
+    try:
+        server.wait_ready()
+        body = json.dumps(one_row()).encode()
+        ids = [i for _ in range(20) for i in server.call("POST", "/predict", body)[2]["ids"]]
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        server.stop(signal.SIGKILL)
+    # each worker stops by itself: it flushes, and its process ends
+    server.wait_for(
+        lambda lines: sum(line["message"].startswith("Finished server") for line in lines) == 2
+    )
+    deadline = time.monotonic() + 10
+    while not _port_is_free(server.port):
+        assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+        time.sleep(0.2)
+    stopping = [
+        line for line in server.lines() if line["message"] == "the supervisor is gone; stopping"
+    ]
+    assert len(stopping) == 2
+    assert logged_ids(store, ids) == set(ids)

@@ -199,6 +199,16 @@ def answered_by(lines: Iterable[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+def wait_counted(server: ServeProcess, answers: list[Answer]) -> None:
+    """Wait for the request lines of ``answers``.
+
+    A worker counts a request and writes its line just after sending the answer: a client can
+    hold the answer before either is done.
+    """
+    wanted = {headers["x-request-id"] for _, headers, _ in answers}
+    server.wait_for(lambda lines: wanted <= answered_by(lines).keys())
+
+
 def ready_workers(lines: Iterable[dict[str, Any]]) -> list[int]:
     return [line["pid"] for line in lines if line.get("message") == "worker ready"]
 
@@ -281,7 +291,9 @@ def _until_both_answer(server: ServeProcess, model: str) -> list[Answer]:
         answers += predict_many(server, 40)
         lines = server.lines()
         by_request = answered_by(lines)
-        pids = {by_request[a[1]["x-request-id"]] for a in answers if a[2].get("model") == model}
+        # (a line is written just after its answer is sent; a missing one shows up later)
+        pids = {by_request.get(a[1]["x-request-id"]) for a in answers if a[2].get("model") == model}
+        pids.discard(None)
         if len(pids) == 2:
             return answers
     pytest.fail(f"two workers never both answered with {model}: {server.log.read_text()[-3000:]}")
@@ -310,6 +322,7 @@ def test_two_workers_answer_follow_the_alias_and_flush_on_a_graceful_stop(
         assert all(status == 200 for status, _, _ in answers)
         assert all(len(headers["x-request-id"]) == 32 for _, headers, _ in answers)
         # /metrics counts for the whole server, whichever worker answers it
+        wait_counted(server, answers)
         for _ in range(4):
             total = server.metric("modelcycle_requests_total")
             assert total['{route="/predict",status="200"}'] == len(answers)
@@ -345,6 +358,7 @@ def test_a_killed_worker_is_replaced_and_the_others_predictions_are_kept(
         server.wait_ready()
         server.wait_for(lambda lines: len(ready_workers(lines)) == 2)
         before = _until_both_answer(server, "bc@1")
+        wait_counted(server, before)  # so that the kill below cannot land in between
         victim = ready_workers(server.lines())[0]
         os.kill(victim, signal.SIGKILL)
         server.wait_for(lambda lines: len(ready_workers(lines)) == 3)
@@ -357,6 +371,7 @@ def test_a_killed_worker_is_replaced_and_the_others_predictions_are_kept(
         after = predict_many(server, 40)
         assert all(status == 200 for status, _, _ in after)
         # the dead worker's requests still count; its gauges and process figures are gone
+        wait_counted(server, after)
         total = server.metric("modelcycle_requests_total")
         assert total['{route="/predict",status="200"}'] == len(before) + len(after)
         memory = server.metric("process_resident_memory_bytes")
@@ -374,3 +389,27 @@ def test_a_killed_worker_is_replaced_and_the_others_predictions_are_kept(
     ]
     assert kept
     assert logged_ids(store, kept) == set(kept)
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_load_the_model_stop_the_server_with_an_error(
+    store: str, tmp_path: Path
+) -> None:
+    # Every stored blob altered: the reference still resolves, but no worker can load the model.
+    for blob in (tmp_path / "store" / "artifacts").rglob("*"):
+        if blob.is_file():
+            blob.write_bytes(b"altered")
+    server = ServeProcess(store, tmp_path / "serve.log", "--workers", "2")
+    assert server.process.wait(60) == 1
+    server.stop()
+    text = server.log.read_text()
+    assert "Traceback" not in text
+    lines = [line for line in text.splitlines() if not line.startswith("{")]
+    assert lines == [
+        "error: a worker could not start serving bc@production; its log line above says why"
+    ]
+    failed = [
+        line for line in server.lines() if line["message"].startswith("worker could not load")
+    ]
+    assert failed
+    assert "IntegrityError" in failed[0]["error"]

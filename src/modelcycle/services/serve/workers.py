@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -71,7 +70,7 @@ def run_workers(spec: ServeSpec, sock: socket.socket, workers: int) -> None:
     os.environ[MULTIPROC_ENV] = directory  # spawned workers inherit it
     try:
         config = uvicorn_config(
-            WorkerApp(spec),
+            WorkerApp(spec, os.getpid()),
             spec,
             factory=True,
             workers=workers,
@@ -102,6 +101,7 @@ class WorkerApp:
     """
 
     spec: ServeSpec
+    supervisor: int  # its pid: a worker whose parent is another has lost it
 
     def __call__(self) -> ASGIApp:
         """Build this worker's app."""
@@ -120,9 +120,12 @@ class WorkerApp:
                 message,
                 extra={"fields": {"error": f"{type(exc).__name__}: {message}"}},
             )
-            sys.exit(STARTUP_FAILURE)
+            logging.shutdown()  # flush the line above
+            # At once: nothing is left to save (the prediction log closed), and a normal exit
+            # can wait on the store's threads while the supervisor waits on this worker.
+            os._exit(STARTUP_FAILURE)
         atexit.register(endpoint.close)
-        _stop_with_parent()
+        _stop_with_parent(self.supervisor)
         log.info(
             "worker ready",
             extra={"fields": {"ref": self.spec.ref, "model": endpoint.serving.version.ref}},
@@ -130,12 +133,11 @@ class WorkerApp:
         return endpoint.app
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(supervisor: int) -> None:
     """SIGTERM this worker (a graceful stop) once its supervisor is gone."""
-    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == supervisor:
             time.sleep(1.0)
         log.warning("the supervisor is gone; stopping")
         os.kill(os.getpid(), signal.SIGTERM)
