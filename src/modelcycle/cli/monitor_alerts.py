@@ -129,9 +129,10 @@ def add(
 ) -> None:
     """Add a rule: fire an alert when MODEL's monitored value is above the threshold.
 
-    drift_share is the share of drifted columns (0..1); column_score a column's drift score;
-    metric_drop how much worse than its evaluation a metric is; error_rate the share of failed
-    requests (0..1); p99_latency milliseconds.
+    drift_share is the share of drifted columns (0..1); column_score a column's drift score (a
+    column scored by a p-value fires below the threshold instead); metric_drop how much worse
+    than its evaluation a metric is; error_rate the share of failed requests (0..1);
+    p99_latency milliseconds.
     """
     from modelcycle.services.monitor.alerts import add_alert_rule
 

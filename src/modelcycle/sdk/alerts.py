@@ -37,7 +37,8 @@ def add_alert_rule(
     Args:
         model_name: The registered model (whichever of its versions the monitor runs on).
         kind: What to watch: ``"drift_share"`` (share of drifted columns, 0..1),
-            ``"column_score"`` (one column's drift score), ``"metric_drop"`` (how much worse
+            ``"column_score"`` (one column's drift score; when the column's test gives a
+            p-value, the rule fires below the threshold instead), ``"metric_drop"`` (how much worse
             than its evaluation the metric is, in the metric's own direction),
             ``"error_rate"`` (0..1) or ``"p99_latency"`` (milliseconds).
         threshold: The rule fires when the value is above this.

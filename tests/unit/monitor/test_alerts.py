@@ -86,12 +86,22 @@ class Monitor:
         self.project_id = store.projects.get(version.project).id
         self.at = T0
 
-    def run(self, values: Mapping[str, float | None], **options: Any) -> list[AlertOutcome]:
+    def run(
+        self,
+        values: Mapping[str, float | None],
+        summary: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> list[AlertOutcome]:
         self.at += 60_000
-        report = self.store.monitor_reports.add(
-            MonitorReport("", self.project_id, self.version.id, rows=100, created_at=self.at),
-            values,
+        row = MonitorReport(
+            "",
+            self.project_id,
+            self.version.id,
+            rows=100,
+            created_at=self.at,
+            summary=summary or {},
         )
+        report = self.store.monitor_reports.add(row, values)
         return evaluate_alerts(
             self.store,
             project_id=self.project_id,
@@ -242,6 +252,47 @@ def test_each_kind_reads_its_own_value(store: SqlMetadataStore) -> None:
         "p99_latency": (StateChange.OPENED, 410.0),
         "metric_drop": (StateChange.OPENED, 0.08),
     }
+
+
+def test_a_column_scored_by_a_p_value_fires_below_the_threshold(store: SqlMetadataStore) -> None:
+    version = register(store)
+    monitor = Monitor(store, version)
+    summary = {
+        "tests": {"age": "ks", "income": "psi"},
+        "higher_is_drift": {"age": False, "income": True},
+    }
+    with Receiver() as receiver:
+        age = _rule(store, version, "column_score", 0.05, column="age", webhook=receiver.url)
+        income = _rule(store, version, "column_score", 0.2, column="income")
+        drifted = monitor.run({"drift.column.age": 0.001, "drift.column.income": 0.1}, summary)
+        assert [(o.rule.id, o.change) for o in drifted] == [
+            (age.id, StateChange.OPENED),
+            (income.id, StateChange.OK),
+        ]
+        calm = monitor.run({"drift.column.age": 0.6, "drift.column.income": 0.35}, summary)
+        assert [(o.rule.id, o.change) for o in calm] == [
+            (age.id, StateChange.RESOLVED),
+            (income.id, StateChange.OPENED),
+        ]
+    firing, resolved = receiver.bodies
+    assert (firing["test"], firing["fires_when"], firing["value"]) == ("ks", "below", 0.001)
+    assert firing["summary"] == "churn@1: drift score of column 'age' 0.001 is below 0.05 (firing)"
+    assert resolved["summary"] == (
+        "churn@1: drift score of column 'age' 0.6 is back at or above 0.05 (resolved)"
+    )
+    # Without a stored report to say how the column was scored, a score reads as a distance.
+    unsure, _ = evaluate_alerts(
+        store,
+        project_id="shop",
+        model_name="churn",
+        model_version_id=version.id,
+        report_id=None,
+        values={"drift.column.age": 0.01},
+        at_ms=monitor.at + 1,
+        deliver=False,
+    )
+    assert unsure.rule.id == age.id
+    assert unsure.change is StateChange.OK
 
 
 def test_disabled_rules_and_other_models_rules_are_not_evaluated(store: SqlMetadataStore) -> None:

@@ -21,6 +21,11 @@ report has ``metric.<metric>`` but no drop, the drop is worked out here against 
 stored evaluation (on its gate's dataset when gated, else the newest), as the performance
 monitor does. ``metric=None`` means the project's primary metric.
 
+Every rule fires when its value is above the threshold, but for one case: a column's drift
+score is a p-value for some tests (K-S, chi-square, z: low means drift), and a column_score
+rule on such a column fires when the score is below the threshold, as the test itself judges
+drift. The stored report's summary says which columns those are (``higher_is_drift``).
+
 A rule with a webhook is told when its alert opens and when it resolves (see ``webhooks``); a
 firing alert whose notice was not delivered is sent again on each later run until it is.
 """
@@ -264,14 +269,15 @@ def evaluate_alerts(
         NotFound: no such project.
         InvalidInput: a value that is not a number.
     """
-    context = _Context(metadata, _project(metadata, project_id), model_version_id, values)
+    project = _project(metadata, project_id)
+    context = _Context(metadata, project, model_version_id, report_id, values)
     outcomes: list[AlertOutcome] = []
     notices: dict[int, Notification] = {}
-    for rule in metadata.alerts.rules(context.project.id, model_name, enabled=True):
+    for rule in metadata.alerts.rules(project.id, model_name, enabled=True):
         value, note = context.value_of(rule)
-        outcome, event = _apply(metadata, rule, value, note, report_id, model_version_id, at_ms)
+        outcome, event = _apply(context, rule, value, note, at_ms)
         if deliver and event is not None and outcome.alert is not None and rule.webhook_url:
-            payload = _payload(context, rule, outcome.alert, event, value, report_id, at_ms)
+            payload = _payload(context, rule, outcome.alert, event, value, at_ms)
             notices[len(outcomes)] = Notification(outcome.alert.id, rule.webhook_url, payload)
         outcomes.append(outcome)
     if not notices:
@@ -285,23 +291,22 @@ def evaluate_alerts(
 
 
 def _apply(
-    metadata: SqlMetadataStore,
-    rule: AlertRule,
-    value: float | None,
-    note: str | None,
-    report_id: str | None,
-    model_version_id: str,
-    at_ms: int,
+    context: _Context, rule: AlertRule, value: float | None, note: str | None, at_ms: int
 ) -> tuple[AlertOutcome, str | None]:
     """Open, keep or resolve the rule's alert; returns the outcome and the event to send."""
-    alerts = metadata.alerts
+    alerts = context.metadata.alerts
     if value is None:
         firing = alerts.firing_alert(rule.id)
         event = "firing" if firing is not None and _undelivered(firing) else None
         return AlertOutcome(rule, StateChange.NO_VALUE, None, firing, note=note), event
-    if value > rule.threshold:
+    below = context.fires_below(rule)
+    if (value < rule.threshold) if below else (value > rule.threshold):
         alert, opened = alerts.open_alert(
-            rule.id, value, model_version_id=model_version_id, report_id=report_id, at=at_ms
+            rule.id,
+            value,
+            model_version_id=context.model_version_id,
+            report_id=context.report_id,
+            at=at_ms,
         )
         change = StateChange.OPENED if opened else StateChange.STILL_FIRING
         event = "firing" if opened or _undelivered(alert) else None
@@ -334,12 +339,15 @@ class _Context:
         metadata: SqlMetadataStore,
         project: Project,
         model_version_id: str,
+        report_id: str | None,
         values: Mapping[str, float | None],
     ) -> None:
         self.metadata = metadata
         self.project = project
         self.model_version_id = model_version_id
+        self.report_id = report_id
         self.values = _numbers(values)
+        self._summary: Mapping[str, Any] | None = None
         self._version: ModelVersion | None = None
         self._looked_up = False
         self._baseline: dict[str, float] | None = None
@@ -376,6 +384,35 @@ class _Context:
             if version is not None:
                 self._baseline = _evaluation_metrics(self.metadata, version)
         return self._baseline
+
+    def fires_below(self, rule: AlertRule) -> bool:
+        """Whether the rule's value breaches by falling under the threshold.
+
+        Only a column_score rule on a column whose drift test gives a p-value does: low
+        means drift there. The report's summary says which test scored each column
+        (``higher_is_drift``); without it the score is read as a distance.
+        """
+        if rule.kind is not AlertKind.COLUMN_SCORE:
+            return False
+        directions = self.summary().get("higher_is_drift")
+        if not isinstance(directions, dict):
+            return False
+        return directions.get(rule.column) is False
+
+    def column_test(self, rule: AlertRule) -> str | None:
+        """The drift test that scored a column_score rule's column, when the report says."""
+        tests = self.summary().get("tests")
+        found = tests.get(rule.column) if isinstance(tests, dict) else None
+        return found if isinstance(found, str) else None
+
+    def summary(self) -> Mapping[str, Any]:
+        """The stored report's summary (empty without a stored report)."""
+        if self._summary is None:
+            self._summary = {}
+            if self.report_id is not None:
+                with contextlib.suppress(NotFound):
+                    self._summary = self.metadata.monitor_reports.get(self.report_id).summary
+        return self._summary
 
     def version(self) -> ModelVersion | None:
         """The monitored version, None when the registry does not know its id."""
@@ -435,10 +472,10 @@ def _payload(
     alert: Alert,
     event: str,
     value: float | None,
-    report_id: str | None,
     at_ms: int,
 ) -> dict[str, Any]:
     version = context.version()
+    below = context.fires_below(rule)
     return alert_payload(
         rule,
         alert,
@@ -447,9 +484,11 @@ def _payload(
         project=context.project.name,
         model_version_id=context.model_version_id,
         model_version=None if version is None else version.version,
-        report_id=report_id,
+        report_id=context.report_id,
         at_ms=at_ms,
         primary_metric=context.project.card.metric,
+        below=below,
+        column_test=context.column_test(rule),
     )
 
 

@@ -129,15 +129,18 @@ def alert_payload(
     report_id: str | None = None,
     at_ms: int,
     primary_metric: str | None = None,
+    below: bool = False,
+    column_test: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body telling a webhook that an alert is firing or resolved.
 
     Keys: ``event`` (``alert.firing`` / ``alert.resolved``), ``state``, ``alert_id``,
     ``rule_id``, ``kind``, ``project``, ``model_name``, ``model_version`` (the number, when
-    known), ``model_version_id``, ``column``, ``metric``, ``value`` (this run's), ``opened_value``
-    (the value that opened the alert), ``threshold``, ``report_id``, ``opened_at``,
-    ``resolved_at``, ``at`` (the run's time; times are epoch ms) and ``summary``, one line for
-    people.
+    known), ``model_version_id``, ``column``, ``test`` (the drift test that scored the column,
+    when known), ``metric``, ``value`` (this run's), ``opened_value`` (the value that opened
+    the alert), ``threshold``, ``fires_when`` (``above``, or ``below`` for a column scored by a
+    p-value), ``report_id``, ``opened_at``, ``resolved_at``, ``at`` (the run's time; times are
+    epoch ms) and ``summary``, one line for people.
     """
     model = rule.model_name if model_version is None else f"{rule.model_name}@{model_version}"
     metric = (rule.metric or primary_metric) if rule.kind is AlertKind.METRIC_DROP else None
@@ -152,15 +155,19 @@ def alert_payload(
         "model_version": model_version,
         "model_version_id": model_version_id,
         "column": rule.column,
+        "test": column_test,
         "metric": metric,
         "value": value,
         "opened_value": alert.value,
         "threshold": rule.threshold,
+        "fires_when": "below" if below else "above",
         "report_id": report_id,
         "opened_at": alert.opened_at,
         "resolved_at": alert.resolved_at,
         "at": at_ms,
-        "summary": summary_line(rule, event, value, model=model, primary_metric=primary_metric),
+        "summary": summary_line(
+            rule, event, value, model=model, primary_metric=primary_metric, below=below
+        ),
     }
 
 
@@ -171,8 +178,12 @@ def summary_line(
     *,
     model: str,
     primary_metric: str | None = None,
+    below: bool = False,
 ) -> str:
-    """One line for people: ``churn@3: drift share 0.42 is above 0.3 (firing)``."""
+    """One line for people: ``churn@3: drift share 0.42 is above 0.3 (firing)``.
+
+    ``below``: the rule fires when the value falls under the threshold (a p-value).
+    """
     if rule.kind is AlertKind.COLUMN_SCORE:
         subject = f"drift score of column {rule.column!r}"
     elif rule.kind is AlertKind.METRIC_DROP:
@@ -180,9 +191,10 @@ def summary_line(
     else:
         subject = _LABELS[rule.kind]
     shown = "unknown" if value is None else f"{value:.4g}"
+    beyond, back = ("below", "above") if below else ("above", "under")
     if event == "resolved":
-        return f"{model}: {subject} {shown} is back at or under {rule.threshold:g} (resolved)"
-    return f"{model}: {subject} {shown} is above {rule.threshold:g} (firing)"
+        return f"{model}: {subject} {shown} is back at or {back} {rule.threshold:g} (resolved)"
+    return f"{model}: {subject} {shown} is {beyond} {rule.threshold:g} (firing)"
 
 
 _LABELS = {
