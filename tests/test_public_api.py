@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,12 @@ SIGNATURES: dict[str, list[str]] = {
     "get_run": ["run_id"],
     "search_runs": ["project", "filter", "order_by", "limit"],
     "get_metric_history": ["run_id", "key"],
+    "feedback": ["prediction_id", "label"],
+    "monitor.drift": ["reference", "current", "columns", "tests"],
+    "monitor.window": ["model_ref", "*", "last", "since", "until"],
+    "monitor.run": ["model_ref", "*", "window", "reference"],
+    "monitor.reports": ["model_ref"],
+    "monitor.series": ["model_ref", "keys"],
 }
 
 
@@ -43,7 +50,8 @@ def _parameters(function: Callable[..., Any]) -> list[str]:
 
 @pytest.mark.parametrize(("name", "expected"), SIGNATURES.items())
 def test_design_names_exist_with_their_parameters(name: str, expected: list[str]) -> None:
-    actual = _parameters(getattr(mc, name))
+    function: Any = functools.reduce(getattr, name.split("."), mc)  # "monitor.run": a namespace
+    actual = _parameters(function)
     assert actual[: len(expected)] == expected
 
 

@@ -30,11 +30,10 @@ if TYPE_CHECKING:
         SchemaOutdated,
         StoreError,
     )
-    from modelcycle.sdk import data, models
+    from modelcycle.sdk import data, models, monitor
     from modelcycle.sdk.batch import predict_batch
     from modelcycle.sdk.evaluation import evaluate
     from modelcycle.sdk.feedback import feedback
-    from modelcycle.sdk.predictions import predictions
     from modelcycle.sdk.fluent import (
         ActiveRun,
         RunList,
@@ -59,6 +58,7 @@ if TYPE_CHECKING:
         start_run,
     )
     from modelcycle.sdk.models import log_model
+    from modelcycle.sdk.predictions import predictions
     from modelcycle.sdk.session import configure
 
 _LAZY: dict[str, str] = {
@@ -121,7 +121,11 @@ _LAZY: dict[str, str] = {
     ),
 }
 
-_SUBMODULES: dict[str, str] = {"data": "modelcycle.sdk.data", "models": "modelcycle.sdk.models"}
+_SUBMODULES: dict[str, str] = {
+    "data": "modelcycle.sdk.data",
+    "models": "modelcycle.sdk.models",
+    "monitor": "modelcycle.sdk.monitor",
+}
 
 __all__ = [
     "ActiveRun",
@@ -172,6 +176,7 @@ __all__ = [
     "log_param",
     "log_params",
     "models",
+    "monitor",
     "predict_batch",
     "predictions",
     "search_runs",
