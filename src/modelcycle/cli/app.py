@@ -9,7 +9,7 @@ from urllib.request import url2pathname
 import typer
 
 from modelcycle._version import __version__
-from modelcycle.cli import _store, data, db, deploy, models, predict, projects, runs, serve
+from modelcycle.cli import _store, data, db, deploy, models, monitor, predict, projects, runs, serve
 from modelcycle.cli._errors import ErrorHandlingGroup
 from modelcycle.cli._render import console, key_values
 
@@ -26,6 +26,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitor.app, name="monitor")
 app.command("serve")(serve.serve)
 app.command("predict")(predict.predict)
 app.add_typer(db.app, name="db")
