@@ -101,7 +101,7 @@ def test_run_json_list_and_show_html(store: str, tmp_path: Path) -> None:
     table = _run(store, "monitor", "list", "buyer@1")
     assert table.exit_code == 0, table.output
     assert first["id"] in table.stdout
-    assert "2 of 2" in table.stdout
+    assert " 2/2 " in table.stdout
     target = tmp_path / "shown.html"
     shown = _run(store, "monitor", "show", first["id"], "--html", str(target))
     assert shown.exit_code == 0, shown.output

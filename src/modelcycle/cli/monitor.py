@@ -379,18 +379,18 @@ def list_command(
         return
     table = Table(title=f"monitor reports of {version.ref}", title_justify="left")
     table.add_column("report", no_wrap=True, min_width=32)  # ids are copied whole
-    for column in ("time", "rows", "drift share", "drifted", "metric", "alerts"):
-        numeric = column in ("rows", "drift share", "alerts")
+    for column in ("time", "rows", "drift", "drifted", "metric", "alerts"):
+        numeric = column in ("rows", "drift", "alerts")
         table.add_column(column, justify="right" if numeric else "left")
     for item in data:
         drifted = item["drifted_columns"]
         metric = item["primary_metric"]
         table.add_row(
             item["id"],
-            local_time(item["created_at"]),
+            local_time(item["created_at"])[:16].replace("T", " "),
             f"{item['rows']:,}",
             _pct(item["drift_share"]),
-            f"{len(drifted)} of {item['tested_columns'] or 0}",
+            f"{len(drifted)}/{item['tested_columns'] or 0}",
             NONE if metric is None else f"{metric} {_num(item['primary_value'])}",
             str(item["alerts"]),
         )
