@@ -171,3 +171,24 @@ def test_mistakes_are_one_clear_line(store: str, args: list[str], code: int, mes
     errors = [line for line in result.stderr.splitlines() if not line.startswith("hint:")]
     assert len(errors) == 1
     assert result.stdout == ""
+
+
+def test_labels_bring_performance_per_window(store: str, tmp_path: Path) -> None:
+    mc.configure(uri=store)
+    try:
+        mc.set_project("shop")
+        logged = mc.predictions("buyer@1")
+        labels = (logged["visits"] > 15).astype(int)
+        mc.feedback(pd.DataFrame({"prediction_id": logged["id"], "label": labels}))
+    finally:
+        session.configure()
+    target = tmp_path / "perf.html"
+    args = ["monitor", "run", "buyer@1", "--performance-every", "1h", "--html", str(target)]
+    ran = _json(_run(store, *args, "--json"))
+    assert ran["primary_metric"] == "f1"
+    assert ran["values"]["feedback.labels"] == 500
+    assert ran["primary_value"] == ran["values"]["metric.f1"]
+    assert 'data-fig="performance-windows"' in target.read_text()
+    bad = _run(store, "monitor", "run", "buyer@1", "--performance-every", "often")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: duration 'often' is not a number and a unit")

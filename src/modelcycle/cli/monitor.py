@@ -61,7 +61,20 @@ ReferenceOption = Annotated[
         show_default=False,
     ),
 ]
+PerformanceEveryOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Also score performance per window of this length (1h, 1d), once labels arrive.",
+        show_default=False,
+    ),
+]
 _HINT = "list the models with `modelcycle models list`"
+
+
+def _every_ms(span: str | None) -> int | None:
+    from modelcycle.services.monitor.schedule import parse_duration
+
+    return None if span is None else int(parse_duration(span) * 1000)
 
 
 def _session(ctx: typer.Context, project: str | None) -> Any:
@@ -129,6 +142,7 @@ def _one_run(
     reference: str | None,
     progress: Callable[[str, int, int], None] | None,
     deliver: bool,
+    every_ms: int | None = None,
 ) -> MonitorResult:
     from modelcycle.services.monitor.run import run_monitor
 
@@ -140,6 +154,7 @@ def _one_run(
             ref,
             window=window,
             reference=reference,
+            every_ms=every_ms,
             deliver=deliver,
             progress=progress,
         )
@@ -242,14 +257,16 @@ def run_command(
         typer.Option(help="Also write the HTML report to this file.", show_default=False),
     ] = None,
     deliver: Annotated[bool, typer.Option(help="Deliver the webhooks of alerts that fire.")] = True,
+    performance_every: PerformanceEveryOption = None,
     project: _store.ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Monitor the newest predictions of a model version and store the report."""
     session = _session(ctx, project)
     log_window = _window(window, since)
+    every_ms = _every_ms(performance_every)
     with _progress(not as_json) as step:
-        result = _one_run(session, ref, log_window, reference, step, deliver)
+        result = _one_run(session, ref, log_window, reference, step, deliver, every_ms)
     if html is not None:
         result.to_html(html)
     if as_json:
