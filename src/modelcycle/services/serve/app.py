@@ -57,6 +57,8 @@ log = logging.getLogger("modelcycle.serve")
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _JSON_TYPE = (b"content-type", b"application/json")
+SWITCH_INTERVAL_S = 0.0005
+"""The interpreter's thread switch interval while the app serves (see ``_favour_latency``)."""
 
 
 def build_app(
@@ -121,13 +123,43 @@ def _lifespan(on_shutdown: Sequence[Callable[[], None]]) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
+        restore = _favour_latency()
         try:
             yield
         finally:
-            for step in on_shutdown:
-                step()
+            try:
+                for step in on_shutdown:
+                    step()
+            finally:
+                restore()
 
     return lifespan
+
+
+def _favour_latency() -> Callable[[], None]:
+    """Tune the process for answering requests while the app serves; returns the undo.
+
+    - The interpreter's thread switch interval goes from 5 ms to 0.5 ms: the prediction log's
+      thread encodes records in Python, and a request waiting for the GIL would otherwise wait
+      up to 5 ms each time that thread holds it.
+    - What is alive now (imports, the loaded model) moves to the garbage collector's permanent
+      generation (``gc.freeze``), so a full collection walks only what requests and the log
+      made since: tens of milliseconds less per full collection. Reference cycles among the
+      frozen objects (say, of a model swapped out later) are only reclaimed after the server
+      stops, when they are unfrozen.
+    """
+    import gc
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
+    gc.freeze()
+
+    def restore() -> None:
+        sys.setswitchinterval(interval)
+        gc.unfreeze()
+
+    return restore
 
 
 class ScoringEndpoint:
