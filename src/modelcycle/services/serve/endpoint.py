@@ -93,12 +93,11 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
         IntegrityError: the model's bytes do not match their digest.
         StoreError: a store cannot be reached.
     """
-    from modelcycle.services.registry.logged import load_logged_model
     from modelcycle.services.registry.versions import ModelRegistry
     from modelcycle.services.serve.app import build_app
     from modelcycle.services.serve.body_limit import BodyLimit
     from modelcycle.services.serve.metrics import ServingMetrics
-    from modelcycle.services.serve.model_holder import ModelHolder
+    from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
     from modelcycle.services.serve.prediction_log import http_logger
     from modelcycle.services.serve.request_log import RequestLog
     from modelcycle.store.artifacts import open_artifact_store
@@ -112,7 +111,7 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
     metrics = (metrics_factory or ServingMetrics)(lambda: writer.depth, lambda: writer.dropped)
     holder = ModelHolder(
         lambda: registry.get(spec.project, spec.ref),
-        lambda version: load_logged_model(artifacts, version.model),
+        lambda version: load_runtime(artifacts, version),  # the ONNX form when it passed parity
         poll_seconds=spec.poll_seconds,
         on_swap=lambda version: metrics.serving(version.name, version.version, version.id),
     )
