@@ -89,3 +89,13 @@ def test_a_category_refuses_mixed_kinds_and_datetimes_are_not_handled() -> None:
     with pytest.raises(InvalidInput, match=r"\['when'\] have types"):
         ColumnPlan(dated)
     assert is_numeric(Signature((ColumnSpec("0", "float"),), kind=InputKind.ARRAY))
+
+
+def test_integer_and_float_columns_take_the_quick_path_and_the_careful_one_alike() -> None:
+    plan = _plan(("n", "integer", False), ("x", "float", False))
+    quick = plan.matrix({"x": [0.5, 2], "n": [1, 2]}, np.float64)
+    careful = plan.matrix({"x": [0.5, 2], "n": [1, 2.0]}, np.float64)  # a whole float
+    np.testing.assert_array_equal(quick, [[1, 0.5], [2, 2.0]])
+    np.testing.assert_array_equal(careful, quick)
+    with pytest.raises(InvalidInput, match=r"'n': expected integer, got float"):
+        plan.matrix({"x": [0.5], "n": [1.5]}, np.float64)

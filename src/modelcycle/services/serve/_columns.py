@@ -43,6 +43,7 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "category": frozenset({"string", "integer", "boolean"}),
 }
 _FLOAT_PLAIN = frozenset({int, float})  # what a float column takes with nothing to check
+_INT_PLAIN = frozenset({int})  # and an integer column
 _JSON_NAMES = {
     bool: "boolean",
     int: "integer",
@@ -69,7 +70,7 @@ class ColumnPlan:
     Thread safety: immutable after ``__init__``; any number of requests may use it at once.
     """
 
-    __slots__ = ("_float_only", "_names", "_specs", "signature")
+    __slots__ = ("_fast", "_integers", "_name_set", "_names", "_specs", "signature")
 
     def __init__(self, signature: Signature) -> None:
         if not supports(signature):
@@ -79,7 +80,10 @@ class ColumnPlan:
         self.signature = signature
         self._names = signature.input_names
         self._specs = signature.inputs
-        self._float_only = all(c.dtype == "float" for c in signature.inputs)
+        self._name_set = frozenset(self._names)
+        # Integer and float columns of plain numbers need no per-column look at all.
+        self._fast = all(c.dtype in ("float", "integer") for c in signature.inputs)
+        self._integers = tuple(c.name for c in signature.inputs if c.dtype == "integer")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -92,9 +96,13 @@ class ColumnPlan:
         Raises:
             InvalidInput: the columns do not match the signature (every problem listed).
         """
-        if self._float_only and columns.keys() == set(self._names):
+        if self._fast and columns.keys() == self._name_set:
             values = [columns[name] for name in self._names]
-            if set(map(type, chain.from_iterable(values))) <= _FLOAT_PLAIN:
+            if set(map(type, chain.from_iterable(values))) <= _FLOAT_PLAIN and (
+                not self._integers
+                or set(map(type, chain.from_iterable(columns[n] for n in self._integers)))
+                <= _INT_PLAIN
+            ):
                 try:
                     return np.ascontiguousarray(np.array(values, dtype=dtype).T)
                 except ValueError:  # ragged columns: the full check below names the problem

@@ -62,7 +62,10 @@ def invocations_body(body: Any, names: Sequence[str]) -> Columns:
     if key == "dataframe_split":
         if not isinstance(payload, dict) or "data" not in payload:
             raise BadRequest("dataframe_split needs {'columns': [...], 'data': [[...], ...]}")
-        return _rows(payload["data"], payload.get("columns") or list(names))
+        columns = payload.get("columns") or list(names)
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise BadRequest("dataframe_split 'columns' must be a list of column names")
+        return _rows(payload["data"], columns)
     if key == "dataframe_records":
         return _records(payload, names)
     if isinstance(payload, dict):  # "inputs" may be columns
