@@ -100,6 +100,21 @@ def test_integral_float_labels_match_integer_predictions() -> None:
     assert report.overall.metrics["accuracy"] == pytest.approx(0.75)
 
 
+def test_boolean_classes_match_the_models_class_names() -> None:
+    # A model trained on a bool target names its classes "False"/"True", as Python writes them.
+    y, p, score = _binary(200, 3)
+    frame = _frame(
+        y.astype(bool),
+        p.astype(bool),
+        proba=np.column_stack([1 - score, score]),
+        classes=("False", "True"),
+    )
+    report = compute_performance(frame, task="classification", classes=["False", "True"])
+    assert report.overall.metrics["accuracy"] == pytest.approx(float(np.mean(y == p)))
+    assert report.overall.metrics["f1"] == pytest.approx(f1_score(y, p))
+    assert report.overall.metrics["roc_auc"] == pytest.approx(roc_auc_score(y, score))
+
+
 def test_each_window_is_scored_and_thin_windows_say_so() -> None:
     y, p, score = _binary(240, 2)
     # 240 predictions one minute apart: four hours, 60 per hour; labels for hour 3 are sparse.

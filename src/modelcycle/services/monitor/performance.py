@@ -355,9 +355,15 @@ def _higher_is_better(name: str, primary: str, direction: Direction | None) -> b
 
 
 def _as_text(values: pl.Series) -> pl.Series:
-    """Classes as text; a float column holding whole numbers only becomes integers first."""
+    """Classes as text, as Python's ``str`` writes them (the model's classes are named so).
+
+    Booleans become ``True``/``False`` (polars would write ``true``); a float column holding
+    whole numbers only becomes integers first.
+    """
     import polars as pl
 
+    if values.dtype == pl.Boolean:
+        return values.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
     if values.dtype.is_float():
         finite = values.drop_nulls()
         if finite.len() and bool((finite == finite.round(0)).all()):
