@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,8 @@ def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
             "bc",
             "--port",
             str(port),
+            "--flush-seconds",
+            "0.2",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -86,6 +89,8 @@ def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             answer = json.loads(response.read())
+        feedback = _post_feedback(port, {"prediction_id": answer["ids"][1], "label": 0})
+        unknown = _post_feedback(port, {"prediction_id": "f" * 32, "label": 0})
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)  # waits, and closes the pipes
@@ -99,8 +104,30 @@ def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
         assert logged.source == "http"
         assert logged.outputs["prediction"] == answer["predictions"][1]
         assert logged.model_version_id == mc.models.get("bc@1").id
+        assert feedback[0] == 200
+        assert current.metadata.feedback.get(answer["ids"][1]).label == 0
+        assert unknown[0] == 404
+        assert "f" * 32 in str(unknown[1]["detail"])
     finally:
         session.configure()
+
+
+def _post_feedback(port: int, body: object) -> tuple[int, dict[str, object]]:
+    """POST /feedback; retried while the prediction is not yet in the log (written every 0.2 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/feedback",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code != 404 or time.monotonic() > deadline:
+                return error.code, json.loads(error.read())
+            time.sleep(0.2)
 
 
 def test_batch_predictions_are_logged(store: str) -> None:

@@ -48,7 +48,10 @@ def serve(
     ] = "auto",
     project: _store.ProjectOption = None,
 ) -> None:
-    """Serve REF over HTTP: /predict, /invocations, /health, /ready, /metrics, /openapi.json.
+    """Serve REF over HTTP: /predict, /invocations, /feedback, /health, /ready, /metrics.
+
+    /openapi.json describes the model's input. POST /feedback takes the true label of a
+    logged prediction ({"prediction_id": ..., "label": ...}, or {"items": [...]}).
 
     Every prediction is logged (with the id returned to the caller) to the store's prediction
     log; when the alias moves, the new version is loaded and swapped in without downtime. Each
@@ -64,6 +67,7 @@ def serve(
     prediction written before is readable when the server starts again on the same store.
     """
     from modelcycle.sdk.session import configure, get_session
+    from modelcycle.services.monitor.feedback_route import feedback_route
     from modelcycle.services.serve.endpoint import ServeSpec
     from modelcycle.services.serve.log_format import LOG_FORMATS, resolve_log_format
 
@@ -91,6 +95,7 @@ def serve(
         log_format=resolve_log_format(log_format),
         access_log=access_log,
         loop=loop,
+        routes=(feedback_route,),  # POST /feedback: labels joined to logged predictions
     )
     with hint_on(NotFound, "list the models with `modelcycle models list`"):
         get_session().registry.get(spec.project, ref)  # fails here, before binding the port

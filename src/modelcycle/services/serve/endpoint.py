@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from modelcycle.services.serve.metrics import ServingMetrics
     from modelcycle.services.serve.model_holder import Serving
     from modelcycle.services.serve.request_log import ASGIApp
+    from modelcycle.store.artifacts.protocol import ArtifactStore
+    from modelcycle.store.metadata import SqlMetadataStore
     from modelcycle.store.predictions import PredictionLogWriter
 
     MetricsFactory = Callable[[Callable[[], float], Callable[[], float]], ServingMetrics]
@@ -51,6 +53,9 @@ class ServeSpec:
         log_format: ``json`` or ``text``.
         access_log: Whether each request is logged.
         loop: The event loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
+        routes: More routes, each made in every serving process from its stores by a
+            module-level function (so that the spec still crosses to worker processes); the
+            command adds ``POST /feedback`` this way.
     """
 
     metadata_url: str
@@ -63,6 +68,7 @@ class ServeSpec:
     log_format: str = "json"
     access_log: bool = True
     loop: str = "auto"
+    routes: tuple[Callable[[SqlMetadataStore, ArtifactStore], Any], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("poll_seconds", "flush_seconds"):
@@ -130,6 +136,7 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
             _close_log(writer)
 
     app = build_app(holder, metrics, log_predictions=http_logger(writer), on_shutdown=(close,))
+    app.router.routes.extend(make(metadata, artifacts) for make in spec.routes)
     wrapped = RequestLog(BodyLimit(app, spec.max_body_bytes), access=spec.access_log)
     holder.start()
     return Endpoint(wrapped, serving, close)
