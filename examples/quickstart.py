@@ -13,7 +13,10 @@ commands that show what it did:
    through the gate, promoted to ``production``, exported to ONNX and loaded back;
 6. ``modelcycle serve`` serves the production model, answers HTTP requests (each prediction
    logged with the id it returns), a batch job scores the test part, and the prediction log is
-   read back.
+   read back;
+7. shifted traffic reaches the endpoint, its labels come back through ``POST /feedback``, the
+   monitor finds the drift, a webhook on a loopback port receives the alert, and the monitor
+   report opens.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from quickstart_monitoring import monitor_production
 from quickstart_serving import serve_and_score, show_logged
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
@@ -176,7 +180,7 @@ def _open(report: Path) -> None:
     if os.environ.get("DISPLAY") and sys.stdout.isatty():
         webbrowser.open(report.resolve().as_uri())
     else:
-        print(f"Open {report.resolve()} in a browser to read the evaluation.")
+        print(f"Open {report.resolve()} in a browser to read it.")
 
 
 def main() -> None:
@@ -201,6 +205,7 @@ def main() -> None:
         model_ref = ship_best(best_id, parts, reports)
         serve_and_score(MODEL_NAME, parts["test"], TARGET, project.name)
         show_logged(MODEL_NAME, reports)
+        _open(monitor_production(MODEL_NAME, parts["test"], TARGET, project.name, reports))
     best = mc.search_runs(
         filter="params.model = 'GradientBoostingClassifier'",
         order_by=["metrics.val_roc_auc DESC"],

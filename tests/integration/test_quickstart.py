@@ -77,8 +77,23 @@ def _check_the_model_was_served(stdout: str) -> None:
     logged = mc.predictions("breast-cancer-gbm@production")
     sources = logged["source"].value_counts().to_dict()
     test_rows = mc.data.get("breast-cancer-test@1").num_rows
-    assert sources == {"http": 23, "batch": test_rows}  # 20 + 3 over HTTP, the test part in batch
-    assert f"The prediction log holds {len(logged)} predictions" in stdout
+    # 20 + 3 requests, then the shifted test part over HTTP; the test part once in a batch
+    assert sources == {"http": 23 + test_rows, "batch": test_rows}
+    assert f"The prediction log holds {23 + test_rows} predictions" in stdout  # before the shift
     served = re.search(r"prediction id ([0-9a-f]{32})", stdout)
     assert served is not None
     assert served.group(1) in set(logged["id"])
+    _check_the_model_was_monitored(test_rows)
+
+
+def _check_the_model_was_monitored(test_rows: int) -> None:
+    (report,) = mc.monitor.reports("breast-cancer-gbm@production")
+    assert report.rows == test_rows
+    assert report.dataset_drifted
+    assert report.drift_share is not None
+    assert report.drift_share > 0.3
+    (alert,) = mc.monitor.alerts("breast-cancer-gbm")
+    assert alert.state.value == "firing"
+    assert alert.delivery_status.value == "delivered"
+    labelled = session.get_session().metadata.feedback.count()
+    assert labelled == test_rows
