@@ -87,6 +87,8 @@ class WorkerMetrics(ServingMetrics):
         self.publish()
         registry = CollectorRegistry()
         registry.register(WholeServer(self.directory))
+        for collector in self.collectors:  # read per process, the same in every worker
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from modelcycle.core.entities.model import ModelVersion
     from modelcycle.services.serve.metrics import ServingMetrics
-    from modelcycle.services.serve.model_holder import Serving
+    from modelcycle.services.serve.model_holder import ModelHolder, Serving
     from modelcycle.services.serve.request_log import ASGIApp
     from modelcycle.store.artifacts.protocol import ArtifactStore
     from modelcycle.store.metadata import SqlMetadataStore
@@ -104,6 +105,7 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
     from modelcycle.services.serve.body_limit import BodyLimit
     from modelcycle.services.serve.metrics import ServingMetrics
     from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
+    from modelcycle.services.serve.monitor_gauges import MonitorGauges
     from modelcycle.services.serve.prediction_log import http_logger
     from modelcycle.services.serve.request_log import RequestLog
     from modelcycle.store.artifacts import open_artifact_store
@@ -121,6 +123,7 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
         poll_seconds=spec.poll_seconds,
         on_swap=lambda version: metrics.serving(version.name, version.version, version.id),
     )
+    metrics.add_collector(MonitorGauges(metadata, lambda: _version(holder)))
     try:
         serving = holder.load_now()
     except BaseException:
@@ -140,6 +143,11 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
     wrapped = RequestLog(BodyLimit(app, spec.max_body_bytes), access=spec.access_log)
     holder.start()
     return Endpoint(wrapped, serving, close)
+
+
+def _version(holder: ModelHolder) -> ModelVersion | None:
+    serving = holder.current
+    return None if serving is None else serving.version
 
 
 def _close_log(writer: PredictionLogWriter) -> None:

@@ -85,6 +85,12 @@ class ServingMetrics:
         self._requests: dict[tuple[str, int], Any] = {}
         self._latency: dict[str, Any] = {}
         self._predictions: dict[tuple[str, str], Any] = {}
+        self.collectors: list[Any] = []
+
+    def add_collector(self, collector: Any) -> None:
+        """Expose a Prometheus collector's figures too (e.g. ``monitor_gauges``)."""
+        self.collectors.append(collector)
+        self.registry.register(collector)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and observe how long it took."""
