@@ -131,10 +131,10 @@ def test_metadata_headers_longer_than_one_read_are_read_to_their_end(
     assert "bigpkg==9" not in packages
 
 
-def test_the_diff_of_a_dirty_tree_is_stored_when_its_run_ends(
+def test_the_diff_of_a_dirty_tree_is_stored_when_a_run_starts(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The diff is stored in the background; a run records its digest and, ended, has it."""
+    """The diff is stored in the background from set_project; a started run has it stored."""
     (repo / "train.py").write_text("print(3)\n")
     monkeypatch.setattr(sys, "argv", [str(repo / "train.py")])
     capture_git.cache_clear()
@@ -152,7 +152,6 @@ def test_the_diff_of_a_dirty_tree_is_stored_when_its_run_ends(
         assert diff is not None
         assert b"+print(3)" in diff
         assert run.code.diff_digest == hashlib.sha256(diff).hexdigest()
-        service.end_run(run.id)
         assert artifacts.read_bytes(run.code.diff_digest) == diff  # type: ignore[arg-type]
     finally:
         service.close()

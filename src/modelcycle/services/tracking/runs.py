@@ -193,9 +193,7 @@ class LocalTrackingService(TrackingService):
 
         A process that sets a project is about to start runs: the capture (reading installed
         distributions, git commands, storing the diff of a dirty tree: tens of milliseconds)
-        then overlaps with the caller's own work instead of delaying its first run. A run
-        started while the diff is still being stored records its digest at once; ending the
-        run waits until the diff is stored.
+        then overlaps with the caller's own work instead of delaying its first run.
         """
         start_capture()
         if self._storing_diff is None:
@@ -205,7 +203,7 @@ class LocalTrackingService(TrackingService):
             self._storing_diff.start()
 
     def _store_diff_quietly(self) -> None:
-        """Store the diff of a dirty tree; a failure is raised again when a run ends."""
+        """Store the diff of a dirty tree; a failure is raised again by the run that needs it."""
         with contextlib.suppress(Exception):
             wait_for_capture()
             self._stored_diff(capture_git())
@@ -220,27 +218,15 @@ class LocalTrackingService(TrackingService):
             self._diff_digests[git.diff] = digest
         return digest
 
-    def _diff_digest(self, git: GitState) -> str | None:
-        """The digest of the diff, without waiting for the background thread storing it."""
-        storing = self._storing_diff
-        if git.diff and storing is not None and storing.is_alive():
-            return hashlib.sha256(git.diff).hexdigest()
-        return self._stored_diff(git)
-
-    def _ensure_diff_stored(self) -> None:
-        """Make sure the diff that runs of this process recorded is stored (when one ends)."""
-        storing = self._storing_diff
-        if storing is not None and self._capture:
-            storing.join()
-            self._stored_diff(capture_git())
-
     def _capture_context(self) -> tuple[Environment | None, CodeVersion]:
         if not self._capture:
             return None, CodeVersion()
         wait_for_capture()
+        if self._storing_diff is not None:
+            self._storing_diff.join()  # at once after a fork: the thread stayed in the parent
         environment = capture_environment()
         git = capture_git()
-        diff_digest = self._diff_digest(git)
+        diff_digest = self._stored_diff(git)
         known = self._code_version
         if known is None or known[0] is not git or known[1] != diff_digest:
             known = self._code_version = (git, diff_digest, code_version(git, diff_digest))
@@ -277,7 +263,6 @@ class LocalTrackingService(TrackingService):
         status = RunStatus(status)
         if status is RunStatus.RUNNING:
             raise InvalidInput("a run cannot be ended with status 'running'")
-        self._ensure_diff_stored()
         self._metadata.runs.end(
             run_id,
             status,
