@@ -658,6 +658,13 @@ class Bench:
 # --------------------------------------------------------------------------- output
 
 
+def _load() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not every platform has one
+        return "unknown"
+
+
 def _machine() -> str:
     mem = ""
     with contextlib.suppress(OSError):
@@ -771,6 +778,7 @@ def main() -> None:
     sz = sizes_for(args)
     root = Path(tempfile.mkdtemp(prefix="modelcycle-bench-"))
     started = dt.datetime.now(dt.UTC)
+    load_before = _load()
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -811,6 +819,8 @@ def main() -> None:
             f"import: median of {sz.import_repeats} fresh interpreters after 1 warm-up"
         ),
         "wall time": f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.0f} s",
+        # The machine is shared: how busy it was says how far to trust the figures.
+        "load average (1, 5, 15 min)": f"before {load_before}, after {_load()}",
     }
     render(bench.rows, meta)
     if args.json:

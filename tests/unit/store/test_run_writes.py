@@ -175,6 +175,8 @@ def test_a_conflicting_param_writes_nothing_of_its_batch(store: SqlMetadataStore
     assert run.metrics == {}
     assert run.tags == {"t": "1"}
     assert _count(store, metric_chunks) == 0
+    store.runs.log_batch(run_id, params={"depth": "3"}, metrics=[("m", 1.0, 0, 1)])
+    assert store.runs.get(run_id).params == {"lr": "0.1", "depth": "3"}
 
 
 def test_tags_given_at_creation_are_stored_and_searchable(store: SqlMetadataStore) -> None:
@@ -217,3 +219,8 @@ def test_driver_errors_are_translated(store: SqlMetadataStore) -> None:
     with pytest.raises(Conflict, match="refused a write"):
         store.runs.create(orphan)
     assert store.runs.get(run_id).start_time == 1
+    # the pooled connections came back usable after the failed transactions
+    store.runs.log_batch(run_id, metrics=[("m", 1.0, 0, 1)], params={"a": "1"})
+    store.runs.end(run_id, RunStatus.FINISHED, 5)
+    run = store.runs.get(run_id)
+    assert (run.metrics, run.params, run.status) == ({"m": 1.0}, {"a": "1"}, RunStatus.FINISHED)

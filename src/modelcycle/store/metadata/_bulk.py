@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
+PIPELINE_OPTION = "modelcycle_pipeline"
+"""Execution option the unit of work sets on a connection it runs in pipeline mode."""
 MAX_PARAMETERS = 999
 ROWS_PER_STATEMENT = 128
 _EXACT_ROWS = 16
@@ -63,31 +65,53 @@ class Result(NamedTuple):
     lastrowid: int | None
 
 
-def run(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Result:
-    """Execute one statement on a driver cursor of ``conn`` (in its transaction)."""
+def run(
+    conn: Connection,
+    sql: str,
+    params: Sequence[Any] | dict[str, Any] = (),
+    *,
+    wait: bool = True,
+) -> Result:
+    """Execute one statement on a driver cursor of ``conn`` (in its transaction).
+
+    On a connection the unit of work pipelines (PostgreSQL), a statement run with
+    ``wait=False`` is only queued: it travels with the next one that waits, or with the
+    commit, and what it returns is not known (an empty ``Result``); its errors surface there.
+    """
     cursor: Any = conn.connection.cursor()
     try:
-        cursor.execute(sql, params)
+        if wait and conn.get_execution_options().get(PIPELINE_OPTION):
+            with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+                cursor.execute(sql, params)  # sent with what is queued, and waited for
+        else:
+            cursor.execute(sql, params)
         rows = cursor.fetchall() if cursor.description is not None else []
         return Result(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))
     except conn.dialect.loaded_dbapi.Error as error:
-        raise sa_exc.DBAPIError.instance(
-            sql, params, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from error
+        raise driver_error(conn, error, sql, params) from error
     finally:
         cursor.close()
 
 
+def driver_error(
+    conn: Connection, error: Exception, sql: str = "", params: Any = None
+) -> sa_exc.StatementError:
+    """A driver error wrapped as SQLAlchemy wraps it, for the unit of work to translate."""
+    return sa_exc.DBAPIError.instance(
+        sql, params, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+    )
+
+
 def insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Any]) -> None:
-    """Insert ``rows`` (tuples in the order of ``columns``)."""
-    _many(conn, table, columns, _transposed(rows), (), None, "")
+    """Insert ``rows`` (tuples in the order of ``columns``); never waited for (see ``run``)."""
+    _many(conn, table, columns, _transposed(rows), (), None, False, "")
 
 
 def insert_columns(
     conn: Connection, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
 ) -> None:
     """Insert rows given by column: ``data[i]`` holds the values of ``columns[i]``, in order."""
-    _many(conn, table, columns, data, (), None, "")
+    _many(conn, table, columns, data, (), None, False, "")
 
 
 def upsert(
@@ -103,10 +127,10 @@ def upsert(
 
     ``where`` (SQL text comparing ``excluded.<column>`` with the stored ``<table>.<column>``)
     limits the update to the rows it holds for; then the count of rows inserted or updated
-    is returned (else 0). The rows of one call must not repeat a key (PostgreSQL refuses to
-    update a row twice in one statement).
+    is returned, waiting for it (else 0, without waiting). The rows of one call must not
+    repeat a key (PostgreSQL refuses to update a row twice in one statement).
     """
-    return _many(conn, table, columns, _transposed(rows), keys, update, where)
+    return _many(conn, table, columns, _transposed(rows), keys, update, bool(where), where)
 
 
 def upsert_columns(
@@ -117,9 +141,15 @@ def upsert_columns(
     keys: tuple[str, ...],
     update: tuple[str, ...] = (),
     where: str = "",
+    *,
+    count: bool = True,
 ) -> int:
-    """``upsert`` of rows given by column, as ``insert_columns`` takes them."""
-    return _many(conn, table, columns, data, keys, update, where)
+    """``upsert`` of rows given by column, as ``insert_columns`` takes them.
+
+    ``count=False``: the caller knows how many rows the ``where`` lets through and does not
+    wait for the count (0 is returned).
+    """
+    return _many(conn, table, columns, data, keys, update, bool(where) and count, where)
 
 
 def _transposed(rows: Sequence[Any]) -> list[list[Any]]:
@@ -133,9 +163,12 @@ def _many(
     data: Sequence[Sequence[Any]],
     keys: tuple[str, ...],
     update: tuple[str, ...] | None,
+    counted: bool,
     where: str,
 ) -> int:
     """Run the rows in statements of a few fixed sizes, so that few statements are compiled.
+
+    The count of rows changed is returned (and waited for) when ``counted``.
 
     Full statements hold the largest power of two of rows that fits the parameter limit;
     a rest of more than ``_EXACT_ROWS`` rows is split by the binary digits of its length
@@ -149,8 +182,9 @@ def _many(
     dialect = conn.dialect.name
     if dialect == "postgresql":
         sql = _unnest_sql(table, columns, keys, update, where)
-        result = run(conn, sql, [list(column) for column in data])
-        return result.rowcount if where else 0
+        arrays = [column if type(column) is list else list(column) for column in data]
+        result = run(conn, sql, arrays, wait=counted)
+        return result.rowcount if counted else 0
     size = _statement_rows(len(columns))
     width = len(columns)
     changed = 0
@@ -167,8 +201,8 @@ def _many(
         for index, column in enumerate(data):
             flat[index::width] = column[start : start + n]
         sql = _insert_sql(dialect, table.name, columns, n, keys, update, where)
-        result = run(conn, sql, flat)
-        if where:
+        result = run(conn, sql, flat, wait=counted)
+        if counted:
             changed += result.rowcount
         start += n
     return changed

@@ -8,11 +8,19 @@ Also a busy timeout so that concurrent processes wait instead of failing, foreig
 and case-sensitive LIKE (as PostgreSQL's). The driver runs in autocommit mode and we emit
 ``BEGIN`` ourselves: write transactions start with ``BEGIN IMMEDIATE`` so that two writers
 never deadlock upgrading a read lock (the pysqlite recipe in SQLAlchemy's documentation).
+
+PostgreSQL: a pooled connection that sat idle for ``PING_AFTER_IDLE_S`` or more is pinged
+when it is checked out, and replaced if the server dropped it. One in steady use is not: a
+ping is a round trip, as much as a small statement costs, and a connection used a moment ago
+is alive (a server restarted in that moment fails one call with a ``StoreError``, and the
+dead connection is discarded).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +29,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from modelcycle.core.errors import InvalidInput
+from modelcycle.store.metadata._bulk import driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 BUSY_TIMEOUT_S = 60
 WRITE_OPTION = "modelcycle_write"
+PING_AFTER_IDLE_S = 2.0
 
 
 def create_store_engine(url: str) -> Engine:
@@ -52,6 +62,22 @@ def _guard_pool_across_fork(engine: Engine) -> None:
             raise sa_exc.DisconnectionError("connection opened by another process")
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _remember_use(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise sa_exc.DisconnectionError(f"connection lost while idle: {error}") from error
+
+
 def _create(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -63,7 +89,9 @@ def _create(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(parsed, pool_size=5, max_overflow=10)
+        _ping_when_idle(engine)
+        return engine
     raise InvalidInput(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
 
 
@@ -97,6 +125,10 @@ def _sqlite_engine(database: str | None, url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        sql = "BEGIN IMMEDIATE" if write else "BEGIN"
+        try:  # on the driver: a statement through SQLAlchemy costs more than BEGIN itself
+            connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+        except sqlite3.Error as error:
+            raise driver_error(connection, error, sql) from error
 
     return engine

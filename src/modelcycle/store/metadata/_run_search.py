@@ -35,8 +35,14 @@ def search_rows(
     order_by: tuple[OrderKey, ...],
     limit: int,
     offset: int,
-) -> list[Any]:
-    """One page of run rows (selected with ``RUN_COLUMNS``)."""
+    *,
+    one_statement: bool = False,
+) -> list[Any] | None:
+    """One page of run rows (selected with ``RUN_COLUMNS``).
+
+    With ``one_statement``, None when the page needs a second statement (see the module's
+    docstring): the caller reads it again in a transaction, so that both agree.
+    """
     if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
         query = _plain_search(project_ids, expr, order_by)
         return _prepared(query, conn.dialect).rows(conn, limit, offset)
@@ -44,6 +50,8 @@ def search_rows(
     rows = _prepared(phase_a, conn.dialect).rows(conn, limit, offset)
     if len(rows) == limit:
         return rows
+    if one_statement:
+        return None
     if rows or offset == 0:
         count_a = offset + len(rows)
     else:

@@ -72,7 +72,7 @@ class _Locked(NamedTuple):
 
 
 def insert_environment(conn: Connection, env: Environment, now: int) -> None:
-    """Store an environment unless one with its digest is stored."""
+    """Store an environment unless one with its digest is stored (not waited for)."""
     row = (env.digest, env.python_version, env.platform, dumps(list(env.packages)), now)
     _bulk.upsert(conn, environments, _ENVIRONMENT_COLUMNS, [row], ("digest",))
 
@@ -81,14 +81,17 @@ def insert_run(
     conn: Connection,
     run: tuple[Any, ...],
     run_tags: Mapping[str, str],
-) -> int:
-    """Insert a run row (values in the order of ``_RUN_COLUMNS`` up to ``tags_json``)."""
+) -> None:
+    """Insert a run row (values in the order of ``_RUN_COLUMNS`` up to ``tags_json``).
+
+    Its primary key is waited for only when tags need it.
+    """
     dialect = conn.dialect.name
-    result = _bulk.run(conn, _insert_run_sql(dialect), (*run, dumps(dict(run_tags))))
-    pk = int(result.rows[0][0] if dialect == "postgresql" else result.lastrowid or 0)
+    sql = _insert_run_sql(dialect)
+    result = _bulk.run(conn, sql, (*run, dumps(dict(run_tags))), wait=bool(run_tags))
     if run_tags:
+        pk = int(result.rows[0][0] if dialect == "postgresql" else result.lastrowid or 0)
         _bulk.insert(conn, tags, _KEYED_COLUMNS, _keyed_rows(pk, run_tags))
-    return pk
 
 
 def run_values(
@@ -175,7 +178,7 @@ def apply_batch(
     if changes:
         names = tuple(changes)
         sql = _bulk.update_sql(dialect, runs.name, names, "pk")
-        _bulk.run(conn, sql, (*changes.values(), row.pk))
+        _bulk.run(conn, sql, (*changes.values(), row.pk), wait=False)
 
 
 def _merge_params(
@@ -259,6 +262,9 @@ def _write_metrics(
         is_nan: Sequence[Any] = [yes if v != v else no for v in values]
     else:
         stored, is_nan = values, [no] * n
+    # The run row is locked and its summary names every key stored: a key it lacks is new
+    # and lands for sure, so a batch of new keys need not wait for the count of moved keys.
+    fresh = summary.keys().isdisjoint(keys)
     moved = _bulk.upsert_columns(
         conn,
         latest_metrics,
@@ -267,8 +273,9 @@ def _write_metrics(
         _PAIR,
         ("value", "is_nan", "step", "timestamp"),
         _later_sql(dialect),
+        count=not fresh,
     )
-    if moved == n:
+    if fresh or moved == n:
         if all(map(math.isfinite, values)):
             summary.update(zip(keys, values, strict=True))
         else:

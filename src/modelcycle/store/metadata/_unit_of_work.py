@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 
 from modelcycle.core.errors import Conflict, ModelCycleError, StoreError
+from modelcycle.store.metadata._bulk import PIPELINE_OPTION, driver_error
 from modelcycle.store.metadata._engine import WRITE_OPTION
 
 if TYPE_CHECKING:
@@ -29,12 +30,22 @@ class UnitOfWork:
         self.dialect = engine.dialect.name
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+    def write(self, *, pipelined: bool = False) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+        ``pipelined`` (PostgreSQL; ignored on SQLite): the block's statements go through the
+        driver's pipeline mode and only those that wait for their result cost a round trip
+        (see ``_bulk.run``); the commit travels with the last statements. The block must
+        use ``_bulk`` only (SQLAlchemy reads results at once).
+        """
         with self._translated(), self.engine.connect() as connection:
             connection = connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
-                yield connection
+                if pipelined and self.dialect == "postgresql":
+                    with _pipeline(connection) as piped:
+                        yield piped
+                else:
+                    yield connection
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -42,8 +53,40 @@ class UnitOfWork:
         with self._translated(), self.engine.connect() as connection, connection.begin():
             yield connection
 
+    @contextmanager
+    def query(self) -> Iterator[Connection]:
+        """A connection for reads of one statement each, outside any transaction.
+
+        One statement sees one consistent snapshot by itself, so a read that is one
+        statement needs no ``BEGIN`` and ``COMMIT`` (two round trips on PostgreSQL). The
+        block must use ``_bulk`` only and not rely on two statements agreeing.
+        """
+        with self._translated(), self.engine.connect() as connection:
+            if self.dialect != "postgresql":
+                yield connection  # the driver runs in autocommit mode: no BEGIN is sent
+                return
+            driver: Any = connection.connection.driver_connection
+            driver.autocommit = True
+            try:
+                yield connection
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+
     def _translated(self) -> AbstractContextManager[None]:
         return translate_errors(self.engine)
+
+
+@contextmanager
+def _pipeline(connection: Connection) -> Iterator[Connection]:
+    """Run the block in the driver's pipeline mode and commit in the same round trip."""
+    driver: Any = connection.connection.driver_connection
+    try:
+        with driver.pipeline():
+            yield connection.execution_options(**{PIPELINE_OPTION: True})
+            driver.commit()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise driver_error(connection, error) from error
 
 
 @contextmanager

@@ -7,6 +7,7 @@ statements), ``_run_rows`` (rows to ``Run`` entities).
 
 from __future__ import annotations
 
+import functools
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from modelcycle.core.entities.run import (
     RunStatus,
 )
 from modelcycle.core.errors import NotFound
+from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._codec import loads
 from modelcycle.store.metadata._run_rows import RUN_COLUMNS, to_run
 from modelcycle.store.metadata._run_search import count_query, search_rows
@@ -37,7 +39,6 @@ from modelcycle.store.metadata._run_writes import (
 from modelcycle.store.metadata._series import unpack_floats, unpack_ints
 from modelcycle.store.metadata._tables import (
     environments,
-    metric_chunks,
     projects,
     run_artifacts,
     run_inputs,
@@ -79,11 +80,6 @@ class LiveRun:
 
 
 _SELECT_RUN = select(*RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
-_SELECT_CHUNKS = (
-    select(metric_chunks.c.steps, metric_chunks.c["values"], metric_chunks.c.timestamps)
-    .where(metric_chunks.c.run_pk == bindparam("run_pk"), metric_chunks.c.key == bindparam("key"))
-    .order_by(metric_chunks.c.id)
-)
 
 
 class RunRepository:
@@ -109,7 +105,7 @@ class RunRepository:
             code=new.code,
             environment_digest=env.digest if env else None,
         )
-        with self._uow.write() as conn:
+        with self._uow.write(pipelined=True) as conn:
             if env is not None and env.digest not in self._known_environments:
                 insert_environment(conn, env, new.start_time)
             insert_run(conn, values, new.tags)
@@ -125,7 +121,7 @@ class RunRepository:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write params, metric points and tags of one run in one transaction."""
-        with self._uow.write() as conn:
+        with self._uow.write(pipelined=True) as conn:
             apply_batch(conn, run_id, params or {}, metrics, tags or {})
 
     def end(
@@ -139,7 +135,7 @@ class RunRepository:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write the last batch and the final status together: durable when this returns."""
-        with self._uow.write() as conn:
+        with self._uow.write(pipelined=True) as conn:
             apply_batch(
                 conn,
                 run_id,
@@ -254,11 +250,12 @@ class RunRepository:
 
     def metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, by step then time (then logging order)."""
-        with self._uow.read() as conn:
-            pk = run_pk(conn, run_id)
-            chunks = conn.execute(_SELECT_CHUNKS, {"run_pk": pk, "key": key}).all()
-        if not chunks:
-            return MetricHistory(key, (), (), ())
+        with self._uow.query() as conn:
+            dialect = conn.dialect.name
+            chunks = _bulk.run(conn, _select_chunks_sql(dialect), (run_id, key)).rows
+            if not chunks:
+                run_pk(conn, run_id)  # NotFound for an unknown run
+                return MetricHistory(key, (), (), ())
         steps: array[int] = array("q")
         values: array[float] = array("d")
         stamps: array[int] = array("q")
@@ -287,8 +284,12 @@ class RunRepository:
     ) -> list[Run]:
         """Runs matching ``expr``, ordered, one page (``limit`` rows from ``offset``)."""
         ids = None if project_ids is None else tuple(project_ids)
-        with self._uow.read() as conn:
-            rows = search_rows(conn, ids, expr, tuple(order_by), limit, offset)
+        keys = tuple(order_by)
+        with self._uow.query() as conn:
+            rows = search_rows(conn, ids, expr, keys, limit, offset, one_statement=True)
+        if rows is None:  # the page needs two statements: read them in one snapshot
+            with self._uow.read() as conn:
+                rows = search_rows(conn, ids, expr, keys, limit, offset) or []
         return [to_run(row) for row in rows]
 
     def count(self, *, project_ids: Sequence[int] | None, expr: Expr | None) -> int:
@@ -306,6 +307,17 @@ class RunRepository:
         return Environment(
             row.digest, row.python_version, row.platform, tuple(loads(row.packages_json))
         )
+
+
+@functools.cache
+def _select_chunks_sql(dialect: str) -> str:
+    """The chunks of one metric of a run named by id, in the order they were written."""
+    mark = _bulk.placeholder(dialect)
+    values, key = _bulk.quote(dialect, "values"), _bulk.quote(dialect, "key")
+    return (
+        f"SELECT c.steps, c.{values}, c.timestamps FROM metric_chunks c "
+        f"JOIN runs r ON r.pk = c.run_pk WHERE r.id = {mark} AND c.{key} = {mark} ORDER BY c.id"
+    )
 
 
 def _is_sorted(steps: Sequence[int], stamps: Sequence[int]) -> bool:
