@@ -3,7 +3,10 @@
 ``apply_batch`` locks the run row (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
 already serialises writers), merges the batch into the run's JSON summary and writes the
 normalised rows, so a batch lands whole or not at all. Every statement here goes through the
-driver (``_bulk``): these are the paths that fluent logging and ``log_batch`` take.
+driver (``_bulk``): these are the paths that fluent logging and ``log_batch`` take. On
+PostgreSQL they run pipelined (see ``UnitOfWork.write``): only the lock, a primary key that
+tags need and the count of moved latest values are waited for; the writes travel with the
+commit.
 """
 
 from __future__ import annotations
