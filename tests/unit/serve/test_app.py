@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -105,9 +106,17 @@ def server(tmp_path: Path, frame: pd.DataFrame, request: pytest.FixtureRequest) 
     holder.load_now()
     logged: list[tuple[Any, ...]] = []
     app = build_app(holder, metrics, log_predictions=lambda *a: logged.append(a))
+    with uvicorn_on_loopback(app) as port:
+        yield Server(port, holder, logged, runtime)
+    session.configure()
+
+
+@contextmanager
+def uvicorn_on_loopback(app: Any) -> Iterator[int]:
+    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yields the port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -115,10 +124,11 @@ def server(tmp_path: Path, frame: pd.DataFrame, request: pytest.FixtureRequest) 
     deadline = time.monotonic() + 10
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield Server(port, holder, logged, runtime)
-    uv.should_exit = True
-    thread.join(timeout=10)
-    session.configure()
+    try:
+        yield port
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_predict_takes_records_columns_and_one_row(server: Server, frame: pd.DataFrame) -> None:
@@ -239,3 +249,35 @@ def test_an_alias_move_swaps_versions_without_a_failed_request(
         if line.startswith("modelcycle_model_info{")
     }
     assert info == {"1": "0.0", "2": "1.0"}
+
+
+def test_a_failing_log_never_fails_the_request(tmp_path: Path, frame: pd.DataFrame) -> None:
+    mc.configure(str(tmp_path / "store"))
+    mc.set_project("bc")
+    try:
+        with mc.start_run() as run:
+            mc.log_model(
+                LogisticRegression(max_iter=5000).fit(frame, load_breast_cancer().target),
+                input_example=frame.head(5),
+            )
+        version = mc.models.register(run, "bc")
+        current = session.get_session()
+        holder = ModelHolder(
+            lambda: current.registry.get("bc", version.ref),
+            lambda found: load_runtime(current.artifacts, found),
+        )
+        holder.load_now()
+
+        def refuse(*_: Any) -> None:
+            raise RuntimeError("the log is broken")
+
+        app = build_app(holder, ServingMetrics(lambda: 0, lambda: 0), log_predictions=refuse)
+        with uvicorn_on_loopback(app) as port:
+            status, headers, body = Server(port, holder, [], "python").call(
+                "/predict", frame.head(2).to_dict(orient="records")
+            )
+        assert status == 200
+        assert len(body["ids"]) == 2
+        assert headers["x-model-version"] == "bc@1"
+    finally:
+        session.configure()

@@ -224,7 +224,10 @@ class ScoringEndpoint:
         self._metrics.count_outputs(str(version.version), prediction.labels, answer["predictions"])
         if self._log is not None:
             latency_ms = (time.perf_counter() - start) * 1000
-            self._log(ids, now_ms, version.id, latency_ms, columns, prediction.outputs())
+            try:
+                self._log(ids, now_ms, version.id, latency_ms, columns, prediction.outputs())
+            except Exception:  # the answer stands; only its log entry is lost, and said so
+                log.exception("the prediction log refused %d prediction(s)", len(ids))
         headers = [
             _JSON_TYPE,
             (b"x-prediction-id", ",".join(ids).encode()),
