@@ -52,6 +52,14 @@ SinceOption = Annotated[
         show_default=False,
     ),
 ]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="The serving endpoint (http://host:8000): its /metrics give the error rates.",
+        show_default=False,
+    ),
+]
 ReferenceOption = Annotated[
     str | None,
     typer.Option(
@@ -143,6 +151,7 @@ def _one_run(
     progress: Callable[[str, int, int], None] | None,
     deliver: bool,
     every_ms: int | None = None,
+    endpoint: str | None = None,
 ) -> MonitorResult:
     from modelcycle.services.monitor.run import run_monitor
 
@@ -156,6 +165,7 @@ def _one_run(
             reference=reference,
             every_ms=every_ms,
             deliver=deliver,
+            endpoint=endpoint,
             progress=progress,
         )
 
@@ -258,6 +268,7 @@ def run_command(
     ] = None,
     deliver: Annotated[bool, typer.Option(help="Deliver the webhooks of alerts that fire.")] = True,
     performance_every: PerformanceEveryOption = None,
+    endpoint: EndpointOption = None,
     project: _store.ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -266,7 +277,7 @@ def run_command(
     log_window = _window(window, since)
     every_ms = _every_ms(performance_every)
     with _progress(not as_json) as step:
-        result = _one_run(session, ref, log_window, reference, step, deliver, every_ms)
+        result = _one_run(session, ref, log_window, reference, step, deliver, every_ms, endpoint)
     if html is not None:
         result.to_html(html)
     if as_json:
@@ -283,6 +294,7 @@ def schedule_command(
     window: WindowOption = None,
     since: SinceOption = None,
     reference: ReferenceOption = None,
+    endpoint: EndpointOption = None,
     max_runs: Annotated[
         int | None,
         typer.Option(min=1, help="Stop after this many runs.", show_default=False),
@@ -324,7 +336,7 @@ def schedule_command(
         report(exc)
 
     summary = run_every(
-        lambda: _one_run(session, ref, log_window, reference, None, True),
+        lambda: _one_run(session, ref, log_window, reference, None, True, None, endpoint),
         every_s,
         max_runs=max_runs,
         on_result=on_result,

@@ -179,6 +179,7 @@ def run(
     tolerance: float = 0.05,
     html: str | os.PathLike[str] | None = None,
     deliver: bool = True,
+    endpoint: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> MonitorResult:
     """Monitor a window of a model version's predictions and store the report.
@@ -200,6 +201,8 @@ def run(
         tolerance: A metric worse than its evaluation by more than this fraction is flagged.
         html: Also write the self-contained HTML report here.
         deliver: Deliver the webhooks of alerts that fire (False: record them only).
+        endpoint: The serving endpoint's base URL (``http://host:8000``): its ``/metrics``
+            give ``ops.error_rate`` since the previous report, for ``error_rate`` alerts.
         progress: Called with (step, done, total) as each step starts.
 
     Returns:
@@ -231,6 +234,7 @@ def run(
         min_labels=min_labels,
         tolerance=tolerance,
         deliver=deliver,
+        endpoint=endpoint,
         progress=progress,
     )
     if html is not None:

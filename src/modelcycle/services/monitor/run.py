@@ -36,6 +36,9 @@ the self-contained HTML report in the artifact store) and its numbers as a time 
 ``ops.rows_per_minute``             their rate over the window
 ``ops.p50_latency_ms``              median latency of the endpoint's predictions
 ``ops.p99_latency_ms``              99th percentile of the same
+``ops.error_rate``                  5xx share of the endpoint's scoring requests since the
+                                    last report (with ``endpoint=``; see ``endpoint_ops``)
+``ops.client_error_rate``           4xx share of the same
 ==================================  ==========================================================
 
 Then the alert rules of the model are evaluated on these values (``monitor.alerts``).
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelcycle.core.entities.model import ModelVersion
 from modelcycle.core.errors import InvalidInput
+from modelcycle.services.monitor.endpoint_ops import endpoint_ops
 from modelcycle.services.monitor.performance import MIN_LABELS
 from modelcycle.services.monitor.reference import (
     DEFAULT_LAST,
@@ -179,6 +183,7 @@ def run_monitor(
     min_labels: int = MIN_LABELS,
     tolerance: float = 0.05,
     deliver: bool = True,
+    endpoint: str | None = None,
     now_ms: int | None = None,
     progress: Progress | None = None,
 ) -> MonitorResult:
@@ -200,6 +205,8 @@ def run_monitor(
         min_labels: Fewer labels than this give no metric.
         tolerance: A metric worse than its baseline by more than this fraction is flagged.
         deliver: Deliver the webhooks of alerts that fire (False: record them only).
+        endpoint: The serving endpoint's base URL: its request counters give error rates
+            (see ``endpoint_ops``).
         now_ms: The run's time (default: now); a span window ends here.
         progress: Called with (step, done, total) as each of ``STEPS`` starts.
 
@@ -233,6 +240,11 @@ def run_monitor(
     performance = _performance(
         registry, version, found, rows, window, every_ms, min_labels, tolerance, notes
     )
+    ops = _ops(rows, window, now)
+    if endpoint is not None:
+        latest = registry.metadata.monitor_reports.latest(version.id)
+        previous = {} if latest is None else registry.metadata.monitor_reports.values(latest.id)
+        ops.update(endpoint_ops(endpoint, previous, notes))
     parts = _Parts(
         version=version,
         project=found,
@@ -244,7 +256,7 @@ def run_monitor(
         prediction=prediction,
         quality=quality,
         performance=performance,
-        ops=_ops(rows, window, now),
+        ops=ops,
         notes=tuple(notes),
     )
     step()
