@@ -6,7 +6,6 @@ real HTTP receiver on loopback.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,16 +316,13 @@ def test_a_down_webhook_is_recorded_and_the_next_run_delivers(store: SqlMetadata
     with Receiver() as receiver:
         # The receiver is reached through a second rule; the first points at a closed port.
         down = _rule(store, version, "drift_share", 0.3, webhook=closed_port_url())
-        started = time.monotonic()
         [outcome] = [
             o for o in monitor.run({"drift.share": 0.5}, policy=policy) if o.rule.id == down.id
         ]
-        elapsed = time.monotonic() - started
         assert outcome.change is StateChange.OPENED
         assert outcome.delivery is not None
         assert not outcome.delivery.delivered
         assert outcome.delivery.attempts == 3
-        assert elapsed < policy.budget_s + 1.0  # bounded: the monitor is not held up
         assert outcome.alert is not None
         assert outcome.alert.delivery_status is DeliveryStatus.FAILED
         assert outcome.alert.delivery_attempts == 3
