@@ -57,3 +57,13 @@ bench-monitor:
 	@test -x $(BENCH_MONITOR_VENV)/bin/python || { echo "no $(BENCH_MONITOR_VENV): run make bench-setup-monitor first"; exit 1; }
 	DO_NOT_TRACK=true EVIDENTLY_DISABLE_TELEMETRY=1 \
 		$(BENCH_PROJECT_PYTHON) benchmarks/monitoring.py --evidently-python $(BENCH_MONITOR_VENV)/bin/python $(BENCH_MONITOR_ARGS)
+
+# Serving: modelcycle serve (ONNX form and Python model) against mlflow models serve, loaded
+# with wrk (Debian's package) on loopback; uses the MLflow venv of bench-setup.
+#     make bench-serving   BENCH_ARGS="--json out.json"
+.PHONY: bench-serving
+
+bench-serving:
+	@test -x $(BENCH_VENV)/bin/python || { echo "no $(BENCH_VENV): run make bench-setup first"; exit 1; }
+	@command -v wrk >/dev/null || { echo "no wrk: apt-get install -y wrk"; exit 1; }
+	$(BENCH_PROJECT_PYTHON) benchmarks/serving.py --mlflow-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
