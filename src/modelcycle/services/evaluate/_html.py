@@ -6,7 +6,12 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.services.data.profile._html import fmt, pct, script_json, write_atomic
+from modelcycle.services.data.profile._html import (
+    plotly_js,
+    report_environment,
+    script_json,
+    write_atomic,
+)
 from modelcycle.services.evaluate._metrics import LABELS, higher_is_better
 from modelcycle.services.evaluate._values import scalar
 
@@ -25,25 +30,7 @@ IMPORTANCE_SHOWN = 30
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = fmt
-    env.filters["pct"] = pct
-    env.filters["metric"] = lambda name: LABELS.get(name, name)
-    return env
-
-
-@functools.cache
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
+    return report_environment(_TEMPLATES, {"metric": lambda name: LABELS.get(name, name)})
 
 
 def importance_figure(found: tuple[FeatureImportance, ...], x_title: str) -> Figure:
@@ -104,6 +91,6 @@ def render_html(evaluation: Evaluation) -> str:
             contributions_shown=CONTRIBUTIONS_SHOWN,
             figures_json=script_json(figures),
             figure_ids=set(figures),
-            plotly_js=_plotly_js(),
+            plotly_js=plotly_js(),
         )
     )

@@ -13,7 +13,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.services.data.profile._html import fmt, pct, script_json
+from modelcycle.services.data.profile._html import plotly_js, report_environment, script_json
 from modelcycle.services.monitor.drift._html import distribution_figure, score_figure
 
 if TYPE_CHECKING:
@@ -37,25 +37,7 @@ Figure = dict[str, Any]
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = fmt
-    env.filters["pct"] = pct
-    env.filters["when"] = _when
-    return env
-
-
-@functools.cache
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
+    return report_environment(_TEMPLATES, {"when": _when})
 
 
 def history_keys(values: Mapping[str, float | None], primary_metric: str | None) -> list[str]:
@@ -211,6 +193,6 @@ def render_monitor_html(result: MonitorResult) -> str:
             performance=result.performance,
             figures_json=script_json(figures),
             figure_ids=set(figures),
-            plotly_js=_plotly_js(),
+            plotly_js=plotly_js(),
         )
     )

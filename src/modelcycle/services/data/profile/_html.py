@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from modelcycle.services.data.profile._figures import profile_figures
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import jinja2
 
     from modelcycle.services.data.profile._model import ColumnProfile, Profile
@@ -20,27 +22,40 @@ _TEMPLATES = Path(__file__).parent / "templates"
 NONE_MARK = "\N{EN DASH}"
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
+def report_environment(
+    templates: Path, filters: Mapping[str, Callable[..., Any]] | None = None
+) -> jinja2.Environment:
+    """The Jinja2 setup every self-contained report shares: autoescape, ``num``/``pct`` filters.
+
+    Args:
+        templates: The folder of the report's templates.
+        filters: More filters, by name.
+    """
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        loader=jinja2.FileSystemLoader(templates),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["num"] = fmt
     env.filters["pct"] = pct
-    env.filters["size"] = size
+    env.filters.update(filters or {})
     return env
 
 
 @functools.cache
-def _plotly_js() -> str:
+def plotly_js() -> str:
+    """plotly.js from the installed plotly package, to inline once per report."""
     from plotly.offline import get_plotlyjs
 
     return str(get_plotlyjs())
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return report_environment(_TEMPLATES, {"size": size})
 
 
 def fmt(value: Any) -> str:
@@ -151,7 +166,7 @@ def render_html(profile: Profile) -> str:
             figures_json=script_json(figures),
             figure_ids=set(figures),
             dup_columns=dup_columns,
-            plotly_js=_plotly_js(),
+            plotly_js=plotly_js(),
         )
     )
 

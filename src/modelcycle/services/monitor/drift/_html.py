@@ -11,7 +11,13 @@ import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelcycle.services.data.profile._html import fmt, pct, script_json, write_atomic
+from modelcycle.services.data.profile._html import (
+    fmt,
+    plotly_js,
+    report_environment,
+    script_json,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -32,24 +38,7 @@ Figure = dict[str, Any]
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = fmt
-    env.filters["pct"] = pct
-    return env
-
-
-@functools.cache
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
+    return report_environment(_TEMPLATES)
 
 
 def score_figure(columns: list[ColumnDrift]) -> Figure:
@@ -155,6 +144,6 @@ def render_html(report: DriftReport) -> str:
             drifted=drifted,
             figures_json=script_json(figures),
             figure_ids=set(figures),
-            plotly_js=_plotly_js(),
+            plotly_js=plotly_js(),
         )
     )
