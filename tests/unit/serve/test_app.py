@@ -1,5 +1,7 @@
 """The real-time endpoint, served by uvicorn on loopback, with a registered model.
 
+The app runs as a server runs it: inside the body limit and the request log (``wrap_app``).
+
 Every test runs twice: with the Python model (the holder given a plain ``LoadedModel``) and with
 the version's ONNX form (the holder given ``load_runtime``, both versions exported).
 """
@@ -26,6 +28,7 @@ import modelcycle as mc
 from modelcycle.sdk import session
 from modelcycle.services.registry.logged import load_logged_model
 from modelcycle.services.serve.app import build_app
+from modelcycle.services.serve.endpoint import wrap_app
 from modelcycle.services.serve.metrics import ServingMetrics
 from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 uvicorn = pytest.importorskip("uvicorn")
+
+MAX_BODY = 64 * 1024
 
 
 class Server:
@@ -106,7 +111,7 @@ def server(tmp_path: Path, frame: pd.DataFrame, request: pytest.FixtureRequest) 
     holder.load_now()
     logged: list[tuple[Any, ...]] = []
     app = build_app(holder, metrics, log_predictions=lambda *a: logged.append(a))
-    with uvicorn_on_loopback(app) as port:
+    with uvicorn_on_loopback(wrap_app(app, metrics, max_body_bytes=MAX_BODY)) as port:
         yield Server(port, holder, logged, runtime)
     session.configure()
 
@@ -138,6 +143,7 @@ def test_predict_takes_records_columns_and_one_row(server: Server, frame: pd.Dat
     assert len(body["predictions"]) == 3
     assert len(body["probabilities"][0]) == 2
     assert headers["x-prediction-id"].split(",") == body["ids"]
+    assert headers["x-prediction-count"] == "3"
     assert headers["x-model-version"] == body["model"] == "bc@1"
     by_columns = server.call("/predict", {"columns": rows.to_dict(orient="list")})[2]
     assert by_columns["predictions"] == body["predictions"]
@@ -271,8 +277,9 @@ def test_a_failing_log_never_fails_the_request(tmp_path: Path, frame: pd.DataFra
         def refuse(*_: Any) -> None:
             raise RuntimeError("the log is broken")
 
-        app = build_app(holder, ServingMetrics(lambda: 0, lambda: 0), log_predictions=refuse)
-        with uvicorn_on_loopback(app) as port:
+        metrics = ServingMetrics(lambda: 0, lambda: 0)
+        app = build_app(holder, metrics, log_predictions=refuse)
+        with uvicorn_on_loopback(wrap_app(app, metrics, max_body_bytes=MAX_BODY)) as port:
             status, headers, body = Server(port, holder, [], "python").call(
                 "/predict", frame.head(2).to_dict(orient="records")
             )

@@ -101,6 +101,7 @@ async def _scoring(scope: Scope, receive: Receive, send: Send) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"x-prediction-id", b"a,b,c"),
+                (b"x-prediction-count", b"3"),
                 (b"x-model-version", b"bc@2"),
             ],
         }
@@ -110,6 +111,20 @@ async def _scoring(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def _failing(scope: Scope, receive: Receive, send: Send) -> None:
     raise RuntimeError("the model broke")
+
+
+async def _many_rows(scope: Scope, receive: Receive, send: Send) -> None:
+    """An answer too large for ``X-Prediction-Id``: only the count is in a header."""
+    headers = [(b"x-prediction-count", b"20000"), (b"x-model-version", b"bc@2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def test_predictions_are_counted_from_the_count_header(logged: Captured) -> None:
+    _call(RequestLog(_many_rows), _scope())
+    assert logged.lines[-1]["predictions"] == 20000
+    _call(RequestLog(_echo), _scope())  # no prediction at all
+    assert logged.lines[-1]["predictions"] == 0
 
 
 def _headers(message: Message) -> dict[bytes, bytes]:

@@ -8,6 +8,12 @@ takes MLflow's scoring formats, so clients written for ``mlflow models serve`` w
 
 Every function returns ``{column: [values...]}`` with one entry per row, or raises
 ``BadRequest`` (answered with 400) naming what is wrong with the body.
+
+The body is JSON whatever ``Content-Type`` says as long as it says nothing else:
+``application/json`` or any ``+json`` type, and also no type, ``text/plain`` (what a browser's
+``fetch`` sends for a string) and ``application/x-www-form-urlencoded`` (what ``curl -d``
+sends), so that quick calls work. Any other type (CSV, a form upload, bytes) is refused with
+415 (``content_type_problem``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ if TYPE_CHECKING:
 
 Columns = dict[str, list[Any]]
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_CONTENT_TYPE = b"content-type"
+_JSON = b"application/json"
+_READ_AS_JSON = frozenset({_JSON, b"text/plain", b"application/x-www-form-urlencoded", b""})
 
 
 class BadRequest(ModelCycleError):
@@ -29,6 +38,23 @@ class BadRequest(ModelCycleError):
 
     code = "bad_request"
     http_status = 400
+
+
+def content_type_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """Why a request's ``Content-Type`` is refused (answered with 415), or ``None``."""
+    for name, value in headers:
+        if name == _CONTENT_TYPE:
+            if value == _JSON:  # the common case, without parsing
+                return None
+            media = value.partition(b";")[0].strip().lower()
+            if media in _READ_AS_JSON or media.endswith(b"+json"):
+                return None
+            shown = media.decode("latin-1")[:100]
+            return (
+                f"the body must be JSON (Content-Type: application/json), not {shown}; "
+                "CSV and other formats are not taken"
+            )
+    return None
 
 
 def predict_body(body: Any, names: Sequence[str]) -> Columns:

@@ -1,20 +1,30 @@
 """The real-time endpoint: a Starlette app serving one model reference.
 
 Routes: ``POST /predict`` and ``POST /invocations`` (MLflow's scoring formats), ``GET /health``
-(the process answers), ``GET /ready`` (a version is loaded; 503 until then), ``GET /metrics``
-(Prometheus) and ``GET /openapi.json`` (with the model's real input schema).
+(the process answers), ``GET /ready`` and ``GET /ping`` (a version is loaded; 503 until then;
+``/ping`` is the name SageMaker hosting polls), ``GET /metrics`` (Prometheus) and
+``GET /openapi.json`` (with the model's real input schema). Every ``GET`` route answers ``HEAD``.
 
-Every prediction gets an id, returned in the body (``ids``) and the ``X-Prediction-Id`` header,
-and is handed to ``log`` (the prediction log's bounded queue) after the answer is computed; the
-log never blocks or fails a request. A malformed body is a 400, input that does not match the
-signature a 422, each with a ``detail``; only a fault of the server is a 500.
+Every prediction gets an id, returned in the body (``ids``) and, for an answer of at most
+``MAX_HEADER_IDS`` rows, in the ``X-Prediction-Id`` header (comma-separated); a larger answer's
+ids are only in its body, as a header of thousands of ids is more than proxies let through.
+``X-Prediction-Count`` always says how many predictions the answer holds. The rows are handed
+to ``log`` (the prediction log's bounded queue) after the answer is computed; the log never
+blocks or fails a request.
+
+Every error is JSON ``{"detail": "..."}`` saying what was wrong and how to fix it: an unknown
+route is a 404 naming the routes, a method a route does not take a 405 with ``Allow``, a body
+of another media type than JSON a 415, a malformed body a 400, input that does not match the
+signature (or numbers out of its types' range) a 422, a model still loading a 503; only a
+fault of the server is a 500. (The body limit's 413 and the request log's 500 are JSON too.)
 
 The two scoring routes are plain ASGI callables inside Starlette's router (so middleware still
 wraps them): no ``Request`` or ``Response`` objects, the body parsed by orjson into columns,
 checked and laid out by the version's runtime (``_runtime``), the answer encoded by orjson.
 The model runs on the event loop: one row takes microseconds in ONNX Runtime, and a hop to a
 thread pool would cost more than that. Starlette rather than FastAPI: its validation layer
-would cost more per request than the model does.
+would cost more per request than the model does. Requests are counted and timed for
+``/metrics`` by the request log (``request_log.RequestLog``), around the whole app.
 """
 
 from __future__ import annotations
@@ -29,9 +39,11 @@ import orjson
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.serve._request_formats import (
     BadRequest,
+    content_type_problem,
     invocations_body,
     predict_body,
 )
+from modelcycle.services.serve.log_format import current_request_id
 from modelcycle.services.serve.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -59,6 +71,9 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _JSON_TYPE = (b"content-type", b"application/json")
 SWITCH_INTERVAL_S = 0.0005
 """The interpreter's thread switch interval while the app serves (see ``_favour_latency``)."""
+MAX_HEADER_IDS = 100
+"""The most prediction ids ``X-Prediction-Id`` carries (3.3 KB); past it only the body does."""
+_MAX_ECHOED_PATH = 200
 
 
 def build_app(
@@ -73,6 +88,7 @@ def build_app(
     ``on_shutdown`` runs when the server stops gracefully (e.g. flushing the prediction log).
     """
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.routing import Route
 
     async def health(_: Request) -> Response:
@@ -81,7 +97,8 @@ def build_app(
     async def ready(_: Request) -> Response:
         serving = holder.current
         if serving is None:
-            return _json({"status": "loading", "detail": holder.last_error}, 503)
+            detail = holder.last_error or "the model is still loading"
+            return _json({"status": "loading", "detail": detail}, 503)
         return _json(
             {
                 "status": "ready",
@@ -105,17 +122,63 @@ def build_app(
     def scoring(route: str, parse: Parse) -> ScoringEndpoint:
         return ScoringEndpoint(route, parse, holder, metrics, log_predictions)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/predict", scoring("/predict", predict_body), methods=["POST"]),
             Route("/invocations", scoring("/invocations", invocations_body), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route("/ping", ready, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=_lifespan(on_shutdown),
     )
+    metrics.routes.update(route.path for route in app.routes if hasattr(route, "path"))
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, a method the route does not take) as JSON."""
+    from starlette.exceptions import HTTPException
+
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    method = request.method
+    path = request.url.path
+    if len(path) > _MAX_ECHOED_PATH:
+        path = path[:_MAX_ECHOED_PATH] + "..."
+    if status == 404:
+        detail = f"no route {method} {path}; this server answers {_listing(request.app.routes)}"
+    elif status == 405:
+        allowed = (headers or {}).get("Allow", "")
+        detail = f"{path} does not take {method}; it takes {allowed}"
+    else:
+        detail = str(getattr(exc, "detail", "")) or f"HTTP {status}"
+    return _json({"detail": detail}, status, dict(headers) if headers else None)
+
+
+async def _server_error(_: Request, __: Exception) -> Response:
+    """A failure of a Starlette route as JSON (the request log logs it with its traceback)."""
+    return _json(
+        {
+            "detail": "the server failed on this request; see its log",
+            "request_id": current_request_id.get(),
+        },
+        500,
+    )
+
+
+def _listing(routes: Sequence[Any]) -> str:
+    """``POST /predict, GET /health, ...``: each route with its methods (HEAD left implied)."""
+    named = []
+    for route in routes:
+        methods = sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"})
+        path = getattr(route, "path", None)
+        if path is not None:
+            named.append(f"{'|'.join(methods) or 'ANY'} {path}")
+    return ", ".join(named)
 
 
 def _lifespan(on_shutdown: Sequence[Callable[[], None]]) -> Any:
@@ -182,21 +245,24 @@ class ScoringEndpoint:
         self._log = log_predictions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the body, answer it, send the answer, count it."""
+        """Read the body, answer it, send the answer (the request log counts it)."""
         start = time.perf_counter()
         in_flight = self._metrics.in_flight
         in_flight.inc()
         try:
-            body = await _read_body(receive)
-            if body is None:  # the client went away before sending the whole body
-                return
-            status, payload, headers = self._answer(body, start)
+            refused = content_type_problem(scope["headers"])
+            if refused is not None:  # unread: the server discards the rest of the body
+                status, payload, headers = _error(415, refused)
+            else:
+                body = await _read_body(receive)
+                if body is None:  # the client went away before sending the whole body
+                    return
+                status, payload, headers = self._answer(body, start)
             headers.append((b"content-length", str(len(payload)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
         finally:
             in_flight.dec()
-        self._metrics.observe(self._route, status, time.perf_counter() - start)
 
     def _answer(self, body: bytes, start: float) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         serving = self._holder.current
@@ -212,6 +278,8 @@ class ScoringEndpoint:
             return _error(400, exc.message)
         except InvalidInput as exc:
             return _error(422, exc.message)
+        except OverflowError as exc:  # numpy refusing an integer past 64 bits
+            return _error(422, f"a number is out of the range the model's inputs hold: {exc}")
         except Exception:
             log.exception("prediction failed on %s", self._route)
             return _error(500, "the model failed on this input; see the server log")
@@ -230,9 +298,11 @@ class ScoringEndpoint:
                 log.exception("the prediction log refused %d prediction(s)", len(ids))
         headers = [
             _JSON_TYPE,
-            (b"x-prediction-id", ",".join(ids).encode()),
             (b"x-model-version", version.ref.encode()),
+            (b"x-prediction-count", b"1" if len(ids) == 1 else str(len(ids)).encode()),
         ]
+        if len(ids) <= MAX_HEADER_IDS:
+            headers.append((b"x-prediction-id", ",".join(ids).encode()))
         return 200, orjson.dumps(answer, option=_JSON_OPTIONS), headers
 
 

@@ -1,9 +1,10 @@
 """One serving process: the app built from a ``ServeSpec``, and uvicorn running it on a socket.
 
 ``build_endpoint`` opens the stores, starts the prediction log writer, loads the version the
-reference names (raising what loading raises), and wraps ``app.build_app`` in the request log
-and the body limit. ``run_endpoint`` serves it on an already bound socket (see ``listener``)
-until SIGTERM or Ctrl-C, then flushes the prediction log. ``workers`` runs several of these.
+reference names (raising what loading raises), and wraps ``app.build_app`` in the body limit
+and the request log (``wrap_app``), which also counts and times every request.
+``run_endpoint`` serves it on an already bound socket (see ``listener``) until SIGTERM or
+Ctrl-C, then flushes the prediction log. ``workers`` runs several of these.
 """
 
 from __future__ import annotations
@@ -102,12 +103,10 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
     """
     from modelcycle.services.registry.versions import ModelRegistry
     from modelcycle.services.serve.app import build_app
-    from modelcycle.services.serve.body_limit import BodyLimit
     from modelcycle.services.serve.metrics import ServingMetrics
     from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
     from modelcycle.services.serve.monitor_gauges import MonitorGauges
     from modelcycle.services.serve.prediction_log import http_logger
-    from modelcycle.services.serve.request_log import RequestLog
     from modelcycle.store.artifacts import open_artifact_store
     from modelcycle.store.metadata import open_metadata_store
     from modelcycle.store.predictions import PredictionLogWriter
@@ -139,10 +138,26 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
             _close_log(writer)
 
     app = build_app(holder, metrics, log_predictions=http_logger(writer), on_shutdown=(close,))
-    app.router.routes.extend(make(metadata, artifacts) for make in spec.routes)
-    wrapped = RequestLog(BodyLimit(app, spec.max_body_bytes), access=spec.access_log)
+    extra = [make(metadata, artifacts) for make in spec.routes]
+    app.router.routes.extend(extra)
+    metrics.routes.update(route.path for route in extra)
+    wrapped = wrap_app(app, metrics, max_body_bytes=spec.max_body_bytes, access=spec.access_log)
     holder.start()
     return Endpoint(wrapped, serving, close)
+
+
+def wrap_app(
+    app: ASGIApp, metrics: ServingMetrics, *, max_body_bytes: int, access: bool = True
+) -> ASGIApp:
+    """``app`` as a server runs it: behind the body limit, inside the request log.
+
+    The request log is outermost, so its request id, access line and request metrics cover
+    every answer, the body limit's 413 included.
+    """
+    from modelcycle.services.serve.body_limit import BodyLimit
+    from modelcycle.services.serve.request_log import RequestLog
+
+    return RequestLog(BodyLimit(app, max_body_bytes), access=access, metrics=metrics)
 
 
 def _version(holder: ModelHolder) -> ModelVersion | None:

@@ -1,9 +1,17 @@
 """What a server counts, in Prometheus form (``GET /metrics``).
 
-Requests by route and status, a latency histogram, in-flight requests, predictions per class
-(or a histogram of regression outputs), the version answering, the prediction log's queue
+Requests by route and status, a latency histogram, in-flight scoring requests, predictions per
+class (or a histogram of regression outputs), the version answering, the prediction log's queue
 depth and drops, and the process's CPU and memory (prometheus-client's process collector).
 Each server has a registry of its own, so tests and several apps in one process do not mix.
+
+Every answered request is counted, errors included (a 404, 405, 413, 415, 400, 422, 503 or
+500 as much as a 200), by the request log (``request_log.RequestLog``) wrapping the whole app,
+so the latency is the whole request as the app sees it: from its first byte reaching the app
+(headers parsed) to its answer handed to the server, body reading, parsing, middleware and
+encoding included. The ``route`` label is the path of the route that matched (``/predict``),
+and ``unmatched`` for any path no route has, so a scan of random paths cannot make a series
+per path. A request whose client left before it was answered is not counted.
 
 The request path uses ``observe`` and ``count_outputs``, which keep each labelled child once
 made: looking a child up by its labels takes a lock and builds tuples on every call.
@@ -15,10 +23,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OUTPUT_BUCKETS = (-1e6, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e6)
+UNMATCHED_ROUTE = "unmatched"
+"""The ``route`` label of a request to a path no route has."""
 
 
 class ServingMetrics:
@@ -86,6 +96,9 @@ class ServingMetrics:
         self._latency: dict[str, Any] = {}
         self._predictions: dict[tuple[str, str], Any] = {}
         self.collectors: list[Any] = []
+        # The paths of the app's routes (build_app fills it): the labels of requests answered
+        # before the router saw them (a 413 of the body limit).
+        self.routes: set[str] = set()
 
     def add_collector(self, collector: Any) -> None:
         """Expose a Prometheus collector's figures too (e.g. ``monitor_gauges``)."""
@@ -102,6 +115,14 @@ class ServingMetrics:
         if histogram is None:
             histogram = self._latency[route] = self.latency.labels(route)
         histogram.observe(seconds)
+
+    def route_of(self, scope: Mapping[str, Any]) -> str:
+        """The ``route`` label of an answered ASGI request (see the module docstring)."""
+        route = scope.get("route")  # Starlette's router sets the route it matched
+        if route is not None:
+            return str(getattr(route, "path", UNMATCHED_ROUTE))
+        path = scope.get("path")
+        return path if path in self.routes else UNMATCHED_ROUTE
 
     def serving(self, model: str, version: int, version_id: str) -> None:
         """Mark ``version`` as the one answering."""

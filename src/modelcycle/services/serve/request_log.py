@@ -1,11 +1,11 @@
-"""Request ids and one structured log line per request: a pure ASGI middleware.
+"""Request ids, one log line and the request metrics per request: a pure ASGI middleware.
 
-``RequestLog`` wraps the served app. Each HTTP request gets an id: the caller's
-``X-Request-Id`` when it is sane (1 to 128 characters of letters, digits and ``._:/+=@-``,
-starting with a letter or digit), otherwise a new 32-hex-character one. The id is echoed in
-the ``X-Request-Id`` response header, set in ``log_format.current_request_id`` while the
-request is answered (so every line logged meanwhile carries it, errors included), and written
-in the request's line on the ``modelcycle.serve.access`` logger::
+``RequestLog`` wraps the served app, the body limit included. Each HTTP request gets an id: the
+caller's ``X-Request-Id`` when it is sane (1 to 128 characters of letters, digits and
+``._:/+=@-``, starting with a letter or digit), otherwise a new 32-hex-character one. The id is
+echoed in the ``X-Request-Id`` response header, set in ``log_format.current_request_id`` while
+the request is answered (so every line logged meanwhile carries it, errors included), and
+written in the request's line on the ``modelcycle.serve.access`` logger::
 
     {
         "time": "...",
@@ -23,11 +23,16 @@ in the request's line on the ``modelcycle.serve.access`` logger::
         "client": "127.0.0.1:50514",
     }
 
-``model`` and ``predictions`` come from the app's ``X-Model-Version`` and ``X-Prediction-Id``
-response headers. An exception escaping the app is logged (with the request id and the
-traceback) and answered with a 500 if no answer was started. No Starlette
-``BaseHTTPMiddleware``: the per-request cost is one header scan, one wrapped ``send`` and one
-log record.
+``model`` and ``predictions`` come from the app's ``X-Model-Version`` and
+``X-Prediction-Count`` response headers (``X-Prediction-Id`` is left out of large answers).
+An exception escaping the app is logged (with the request id and the traceback) and answered
+with a 500 if no answer was started.
+
+Given the server's ``ServingMetrics``, it also counts every answered request by route and
+status and observes its latency (the same figure as ``latency_ms``): being outermost, it sees
+the errors answered before the app's routes (a 413) and times the whole request. No Starlette
+``BaseHTTPMiddleware``: the per-request cost is one header scan, one wrapped ``send``, one
+log record and one metrics observation.
 """
 
 from __future__ import annotations
@@ -51,10 +56,12 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Awaitable[None]]
     ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+    from modelcycle.services.serve.metrics import ServingMetrics
+
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = b"x-request-id"
 _MODEL_VERSION = b"x-model-version"
-_PREDICTION_ID = b"x-prediction-id"
+_PREDICTION_COUNT = b"x-prediction-count"
 _SANE_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 _MAX_PATH = 512
 
@@ -95,11 +102,15 @@ class RequestLog:
     Args:
         app: The ASGI app to wrap.
         access: Whether to write the per-request line (errors are logged either way).
+        metrics: Where to count and time each answered request, if anywhere.
     """
 
-    def __init__(self, app: ASGIApp, *, access: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access: bool = True, metrics: ServingMetrics | None = None
+    ) -> None:
         self.app = app
         self.access = access
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one ASGI event; only ``http`` scopes are logged."""
@@ -117,8 +128,8 @@ class RequestLog:
                 for name, value in headers:
                     if name == _MODEL_VERSION:
                         answer.model = value.decode("latin-1")
-                    elif name == _PREDICTION_ID:
-                        answer.predictions = value.count(b",") + 1
+                    elif name == _PREDICTION_COUNT and value.isdigit():
+                        answer.predictions = int(value)
                 headers.append(echoed)
                 answer.status = message["status"]
                 answer.started = True
@@ -136,8 +147,11 @@ class RequestLog:
                 await _server_error(send_with_id, request_id)
             answer.status = 500
         finally:
+            seconds = time.perf_counter() - start
+            if self.metrics is not None and answer.status:
+                self.metrics.observe(self.metrics.route_of(scope), answer.status, seconds)
             if self.access:
-                _log_request(scope, request_id, answer, start)
+                _log_request(scope, request_id, answer, seconds)
             current_request_id.reset(token)
 
 
@@ -146,7 +160,7 @@ def _path(scope: Scope) -> str:
     return path if len(path) <= _MAX_PATH else path[:_MAX_PATH] + "..."
 
 
-def _log_request(scope: Scope, request_id: str, answer: _Answer, start: float) -> None:
+def _log_request(scope: Scope, request_id: str, answer: _Answer, seconds: float) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     method = scope.get("method", "")
@@ -157,7 +171,7 @@ def _log_request(scope: Scope, request_id: str, answer: _Answer, start: float) -
         "method": method,
         "path": path,
         "status": answer.status,
-        "latency_ms": round((time.perf_counter() - start) * 1000, 3),
+        "latency_ms": round(seconds * 1000, 3),
         "model": answer.model,
         "predictions": answer.predictions,
         "client": f"{client[0]}:{client[1]}" if client else None,
