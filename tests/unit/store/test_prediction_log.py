@@ -254,11 +254,63 @@ def test_malformed_records_are_left_out_and_counted(stores: Stores) -> None:
     good = _record(1)
     bad_source = _record(2, source="grpc")
     not_json = PredictionRecord(new_id(), BASE_MS, "v1", 1.0, {"x": object()}, {}, "http")
-    writer.submit_many([good, bad_source, not_json])
+    assert writer.submit_many([good, bad_source, not_json]) == 1
+    assert writer.rejected == 2  # refused at submit, before anything is queued
+    assert not writer.submit(_record(3, at=2**63))
     writer.flush()
-    assert (writer.written, writer.rejected) == (1, 2)
-    assert writer.last_error is not None
+    assert (writer.written, writer.rejected, writer.dropped) == (1, 3, 0)
+    assert "at=9223372036854775808 is not epoch milliseconds" in str(writer.last_error)
     assert _ids(read_predictions(stores.metadata, stores.artifacts)) == [good.id]
+
+
+def test_a_string_column_past_int32_offsets_is_split_into_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelcycle.store.predictions import _rows, _segments
+
+    monkeypatch.setattr(_segments, "_OFFSETS_LIMIT", 1_000)  # stands for 2 GiB
+    records = [_record(i) for i in range(40)]  # about 100 bytes of inputs each
+    table = _segments.table_from_rows([_rows.encode_row(r) for r in records])
+    assert table["inputs"].num_chunks > 1
+    table.validate(full=True)
+    assert to_records(table) == [
+        PredictionRecord(
+            r.id, r.at, r.model_version_id, r.latency_ms, dict(r.inputs), dict(r.outputs), r.source
+        )
+        for r in records
+    ]
+
+
+def test_writing_segments_imports_no_pandas(tmp_path: Path) -> None:
+    # pa.array() imports pandas to probe its input: about 60 MiB in every serving process.
+    script = textwrap.dedent(
+        """
+        import sys
+        from modelcycle.core.entities.prediction import PredictionRecord
+        from modelcycle.core.ids import new_id
+        from modelcycle.store.artifacts import open_artifact_store
+        from modelcycle.store.metadata import open_metadata_store
+        from modelcycle.store.predictions import PredictionLogWriter
+
+        metadata = open_metadata_store(sys.argv[1])
+        writer = PredictionLogWriter(metadata, open_artifact_store(sys.argv[2]), max_rows=3)
+        for version in ("v1", "v2"):
+            writer.submit_many(
+                PredictionRecord(new_id(), 1, version, 0.5, {"x": i}, {"y": i}) for i in range(5)
+            )
+        writer.close()
+        assert writer.written == 10, writer.last_error
+        print("pandas" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"sqlite:///{tmp_path / 'mc.db'}", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,16 @@
 """The prediction log writer: a bounded queue off the request path, drained into Parquet segments.
 
-``submit`` appends a record to an in-memory queue under a short lock and returns at once; it
-never waits for I/O. A daemon thread drains the queue and writes a segment when ``max_rows``
+``submit`` checks the record and encodes it as a flat row (inputs and outputs as JSON) in the
+caller's thread, appends the row to an in-memory queue under a short lock and returns at once;
+it never waits for I/O. A daemon thread drains the queue and writes a segment when ``max_rows``
 records are waiting or ``max_seconds`` have passed since the oldest unwritten record arrived.
 Each segment is one Parquet blob in the artifact store (content-addressed, written atomically)
 plus one index row in the metadata store; no prediction becomes a SQL row.
 
 When the queue is full, ``submit`` drops the record, counts it in ``dropped`` and returns
 False: the prediction itself still succeeds, only its log entry is lost, and the counter says
-so. Inputs and outputs are stored as JSON text (numpy values are converted; NaN and the
+so. A malformed record is refused at ``submit`` and counted in ``rejected``. Inputs and outputs
+are stored as JSON text (numpy values are converted; NaN and the
 infinities become ``null``). A failed segment write never stops the thread: the segment is
 kept in memory for the next attempt (it counts against ``queue_size``, so memory stays
 bounded), ``failures`` is counted, ``last_error`` holds the error, and attempts back off up to
@@ -34,6 +36,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from modelcycle.core.errors import InvalidInput, StoreError
+from modelcycle.store.predictions._rows import ENCODE_ERRORS, Row, encode_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -88,7 +91,7 @@ class PredictionLogWriter:
         self._max_rows = int(max_rows)
         self._max_seconds = float(max_seconds)
         self._queue_size = int(queue_size)
-        self._queue: deque[PredictionRecord] = deque()
+        self._queue: deque[Row] = deque()
         self._lock = threading.Lock()  # the queue and the counters; held only briefly
         self._wake = threading.Condition(self._lock)
         self._io = threading.Lock()  # one writer of segments at a time (thread or flush)
@@ -111,15 +114,23 @@ class PredictionLogWriter:
     def submit(self, record: PredictionRecord) -> bool:
         """Queue ``record`` for the log; never blocks on I/O.
 
+        The record is checked and JSON-encoded here, in the caller's thread (a few
+        microseconds); a malformed one is counted in ``rejected`` and ``last_error`` names it.
+
         Returns:
-            True if the record was accepted; False if it was dropped (the queue is full or the
-            writer is closed), in which case ``dropped`` counts it.
+            True if the record was accepted; False if it was malformed, or dropped because the
+            queue is full or the writer is closed (``dropped`` counts those).
         """
+        try:
+            row = encode_row(record)
+        except ENCODE_ERRORS as error:
+            self._reject(1, _describe(record, error))
+            return False
         with self._lock:
             if self._closed or self._room() <= 0:
                 self._dropped += 1
                 return False
-            self._queue.append(record)
+            self._queue.append(row)
             if self._oldest is None:
                 self._oldest = time.monotonic()
                 self._wake.notify()  # starts the max_seconds clock of the thread
@@ -130,22 +141,40 @@ class PredictionLogWriter:
     def submit_many(self, records: Iterable[PredictionRecord]) -> int:
         """Queue many records at once (batch scoring); never blocks on I/O.
 
-        Records beyond the free room in the queue are dropped and counted in ``dropped``.
+        Malformed records are counted in ``rejected``; well-formed ones beyond the free room in
+        the queue are dropped and counted in ``dropped``.
 
         Returns:
-            How many records were accepted (a prefix of ``records``).
+            How many records were accepted.
         """
-        batch = list(records)
+        rows: list[Row] = []
+        bad: list[str] = []
+        for record in records:
+            try:
+                rows.append(encode_row(record))
+            except ENCODE_ERRORS as error:
+                bad.append(_describe(record, error))
+        if bad:
+            self._reject(len(bad), bad[-1])
         with self._lock:
             room = 0 if self._closed else self._room()
-            accepted = max(0, min(room, len(batch)))
-            self._dropped += len(batch) - accepted
+            accepted = max(0, min(room, len(rows)))
+            self._dropped += len(rows) - accepted
             if accepted:
-                self._queue.extend(batch[:accepted])
-                if self._oldest is None:
+                self._queue.extend(rows[:accepted])
+                if self._oldest is None:  # starts the max_seconds clock of the thread
                     self._oldest = time.monotonic()
-                self._wake.notify()
+                    self._wake.notify()
+                elif len(self._queue) >= self._max_rows:
+                    self._wake.notify()
         return accepted
+
+    def _reject(self, count: int, last: str) -> None:
+        with self._lock:
+            self._rejected += count
+            self._last_error = InvalidInput(
+                f"{count} prediction(s) left out of the log as malformed; last: {last}"
+            )
 
     def _room(self) -> int:
         """Free places for records; the caller holds ``_lock``."""
@@ -260,11 +289,12 @@ class PredictionLogWriter:
             if not records and not self._held:
                 return None
         try:
-            pieces = self._encode(records) if records else []
+            pieces = self._pieces(records) if records else []
         except Exception as error:  # noqa: BLE001 - the thread must survive anything
             pieces = []
-            self._rejected += len(records)
-            self._last_error = error
+            with self._lock:
+                self._rejected += len(records)
+                self._last_error = error
         with self._lock:
             self._held.extend(pieces)
             self._held_rows += sum(piece.num_rows for piece in pieces)
@@ -272,17 +302,10 @@ class PredictionLogWriter:
             held = list(self._held)
         return self._write_held(held, oldest)
 
-    def _encode(self, records: list[PredictionRecord]) -> list[pa.Table]:
+    def _pieces(self, rows: list[Row]) -> list[pa.Table]:
         from modelcycle.store.predictions import _segments
 
-        encoded = _segments.encode(records)
-        if encoded.rejected:
-            self._rejected += len(encoded.rejected)
-            self._last_error = InvalidInput(
-                f"{len(encoded.rejected)} prediction(s) left out of the log; last: "
-                f"{encoded.rejected[-1]}"
-            )
-        return _segments.split(encoded.table, self._max_rows) if encoded.table.num_rows else []
+        return _segments.split(_segments.table_from_rows(rows), self._max_rows)
 
     def _write_held(self, held: list[pa.Table], oldest: float | None) -> Exception | None:
         from modelcycle.store.predictions import _segments
@@ -309,3 +332,7 @@ class PredictionLogWriter:
         with self._lock:
             self._retry_at, self._streak = 0.0, 0
         return None
+
+
+def _describe(record: object, error: Exception) -> str:
+    return f"prediction {getattr(record, 'id', record)!r}: {error}"
