@@ -9,6 +9,7 @@ the version's ONNX form (the holder given ``load_runtime``, both versions export
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import threading
@@ -27,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 import modelcycle as mc
 from modelcycle.sdk import session
 from modelcycle.services.registry.logged import load_logged_model
-from modelcycle.services.serve.app import build_app
+from modelcycle.services.serve.app import MAX_HEADER_IDS, build_app
 from modelcycle.services.serve.endpoint import wrap_app
 from modelcycle.services.serve.metrics import ServingMetrics
 from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 uvicorn = pytest.importorskip("uvicorn")
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 32 * 1024 * 1024
 
 
 class Server:
@@ -156,6 +157,27 @@ def test_predict_takes_records_columns_and_one_row(server: Server, frame: pd.Dat
     assert latency > 0
     assert list(columns) == list(frame.columns)
     assert outputs[0]["prediction"] == body["predictions"][0]
+
+
+def test_a_large_answer_carries_its_ids_in_the_body_and_its_count_in_a_header(
+    server: Server, frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelcycle.serve.access")
+    most = frame.head(MAX_HEADER_IDS).to_dict(orient="records")
+    status, headers, body = server.call("/predict", most)
+    assert status == 200
+    assert headers["x-prediction-id"].split(",") == body["ids"]
+    assert headers["x-prediction-count"] == str(MAX_HEADER_IDS)
+    rows = frame.sample(20_000, replace=True, random_state=0).to_dict(orient="records")
+    status, headers, body = server.call("/predict", rows)
+    assert status == 200
+    assert "x-prediction-id" not in headers
+    assert headers["x-prediction-count"] == "20000"
+    assert len(body["ids"]) == len(set(body["ids"])) == 20_000
+    assert sum(len(name) + len(value) for name, value in headers.items()) < 1024
+    assert len(server.logged[-1][0]) == 20_000  # every row still goes to the prediction log
+    lines = [r for r in caplog.records if r.name == "modelcycle.serve.access"]
+    assert [line.fields["predictions"] for line in lines] == [MAX_HEADER_IDS, 20_000]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

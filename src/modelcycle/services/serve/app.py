@@ -151,8 +151,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         path = path[:_MAX_ECHOED_PATH] + "..."
     if status == 404:
         detail = f"no route {method} {path}; this server answers {_listing(request.app.routes)}"
-    elif status == 405:
-        allowed = (headers or {}).get("Allow", "")
+    elif status == 405:  # Starlette's Allow lists a set, in no set order: sorted here
+        allowed = ", ".join(sorted(m.strip() for m in (headers or {}).get("Allow", "").split(",")))
+        headers = {**(headers or {}), "Allow": allowed}
         detail = f"{path} does not take {method}; it takes {allowed}"
     else:
         detail = str(getattr(exc, "detail", "")) or f"HTTP {status}"
