@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from modelcycle.core.errors import InvalidInput
-from modelcycle.store.metadata._bulk import driver_error
+from modelcycle.store.metadata._bulk import adapt_encoded_arrays, driver_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -82,6 +82,14 @@ def _ping_when_idle(engine: Engine) -> None:
             raise sa_exc.DisconnectionError(f"connection lost while idle: {error}") from error
 
 
+def _adapt_encoded_arrays(engine: Engine) -> None:
+    """Let each connection send the arrays ``_bulk`` encodes itself."""
+
+    @event.listens_for(engine, "connect")
+    def _register(dbapi_connection: Any, _record: Any) -> None:
+        adapt_encoded_arrays(dbapi_connection)
+
+
 def _create(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -100,6 +108,7 @@ def _create(url: str) -> Engine:
             connect_args={"prepare_threshold": PREPARE_THRESHOLD},
         )
         _ping_when_idle(engine)
+        _adapt_encoded_arrays(engine)
         return engine
     raise InvalidInput(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
 
