@@ -9,11 +9,11 @@ takes MLflow's scoring formats, so clients written for ``mlflow models serve`` w
 Every function returns ``{column: [values...]}`` with one entry per row, or raises
 ``BadRequest`` (answered with 400) naming what is wrong with the body.
 
-The body is JSON whatever ``Content-Type`` says as long as it says nothing else:
-``application/json`` or any ``+json`` type, and also no type, ``text/plain`` (what a browser's
-``fetch`` sends for a string) and ``application/x-www-form-urlencoded`` (what ``curl -d``
-sends), so that quick calls work. Any other type (CSV, a form upload, bytes) is refused with
-415 (``content_type_problem``).
+The body is read as JSON whatever ``Content-Type`` says, so quick calls work (``curl -d`` sends
+``application/x-www-form-urlencoded``, a browser's ``fetch`` of a string ``text/plain``). Only
+a body that is not a JSON request has its label read (``content_type_problem``): labelled as
+another format than those (CSV, a form upload, bytes), it is answered 415 saying that only JSON
+is taken, rather than 400. Reading the label only then keeps it off a valid request's path.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 Columns = dict[str, list[Any]]
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _CONTENT_TYPE = b"content-type"
-_JSON = b"application/json"
-_READ_AS_JSON = frozenset({_JSON, b"text/plain", b"application/x-www-form-urlencoded", b""})
+_READ_AS_JSON = frozenset(
+    {b"application/json", b"text/plain", b"application/x-www-form-urlencoded", b""}
+)
 
 
 class BadRequest(ModelCycleError):
@@ -41,11 +42,13 @@ class BadRequest(ModelCycleError):
 
 
 def content_type_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """Why a request's ``Content-Type`` is refused (answered with 415), or ``None``."""
+    """Why a body that is not a JSON request is a 415: its label names another format.
+
+    ``None`` when ``Content-Type`` is absent, JSON (``application/json``, any ``+json``) or what
+    quick clients send by default; the body is then answered 400 for what is wrong with it.
+    """
     for name, value in headers:
         if name == _CONTENT_TYPE:
-            if value == _JSON:  # the common case, without parsing
-                return None
             media = value.partition(b";")[0].strip().lower()
             if media in _READ_AS_JSON or media.endswith(b"+json"):
                 return None

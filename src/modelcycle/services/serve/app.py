@@ -14,9 +14,10 @@ blocks or fails a request.
 
 Every error is JSON ``{"detail": "..."}`` saying what was wrong and how to fix it: an unknown
 route is a 404 naming the routes, a method a route does not take a 405 with ``Allow``, a body
-of another media type than JSON a 415, a malformed body a 400, input that does not match the
-signature (or numbers out of its types' range) a 422, a model still loading a 503; only a
-fault of the server is a 500. (The body limit's 413 and the request log's 500 are JSON too.)
+that is not a JSON request a 400, or a 415 when ``Content-Type`` names another format (CSV),
+input that does not match the signature (or numbers out of its types' range) a 422, a model
+still loading a 503; only a fault of the server is a 500. (The body limit's 413 and the request
+log's 500 are JSON too.)
 
 The two scoring routes are plain ASGI callables inside Starlette's router (so middleware still
 wraps them): no ``Request`` or ``Response`` objects, the body parsed by orjson into columns,
@@ -246,26 +247,24 @@ class ScoringEndpoint:
         self._log = log_predictions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the body, answer it, send the answer (the request log counts it)."""
+        """Read the body, answer it, send the answer (the request log counts and times it)."""
         start = time.perf_counter()
         in_flight = self._metrics.in_flight
         in_flight.inc()
         try:
-            refused = content_type_problem(scope["headers"])
-            if refused is not None:  # unread: the server discards the rest of the body
-                status, payload, headers = _error(415, refused)
-            else:
-                body = await _read_body(receive)
-                if body is None:  # the client went away before sending the whole body
-                    return
-                status, payload, headers = self._answer(body, start)
+            body = await _read_body(receive)
+            if body is None:  # the client went away before sending the whole body
+                return
+            status, payload, headers = self._answer(body, start, scope)
             headers.append((b"content-length", str(len(payload)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
         finally:
             in_flight.dec()
 
-    def _answer(self, body: bytes, start: float) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def _answer(
+        self, body: bytes, start: float, scope: Scope
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         serving = self._holder.current
         if serving is None:
             return _error(503, "the model is still loading; retry when /ready says so")
@@ -274,9 +273,9 @@ class ScoringEndpoint:
             columns = self._parse(orjson.loads(body), runtime.input_names)
             prediction = runtime.predict(columns)
         except orjson.JSONDecodeError as exc:
-            return _error(400, f"the body is not JSON: {exc}")
+            return _not_a_request(scope, f"the body is not JSON: {exc}")
         except BadRequest as exc:
-            return _error(400, exc.message)
+            return _not_a_request(scope, exc.message)
         except InvalidInput as exc:
             return _error(422, exc.message)
         except OverflowError as exc:  # numpy refusing an integer past 64 bits
@@ -331,6 +330,15 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _not_a_request(scope: Scope, detail: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A 415 if the body is labelled as another format than JSON, else a 400 saying why.
+
+    The label is only read here, once the body failed: a JSON body is read whatever it says.
+    """
+    refused = content_type_problem(scope["headers"])
+    return _error(400, detail) if refused is None else _error(415, refused)
 
 
 def _error(status: int, detail: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
