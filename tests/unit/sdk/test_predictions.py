@@ -66,3 +66,15 @@ def test_bad_arguments_are_named(frame: pd.DataFrame) -> None:
         mc.predictions("bc@1", since="yesterday")  # type: ignore[call-overload]
     with pytest.raises(mc.InvalidInput, match="output"):
         mc.predictions("bc@1", output="arrow")  # type: ignore[call-overload]
+
+
+def test_a_batch_larger_than_the_log_queue_is_logged_whole(frame: pd.DataFrame) -> None:
+    # The writer holds 50,000 rows: a bigger job must wait for the log, not drop rows from it.
+    rows = frame.sample(60_000, replace=True, random_state=0).reset_index(drop=True)
+    scored = mc.predict_batch("bc@1", rows, chunk_rows=16_384)
+    assert isinstance(scored, pd.DataFrame)
+    logged = mc.predictions("bc@1", output="polars")
+    assert isinstance(logged, pl.DataFrame)
+    assert logged.height == 60_000
+    assert logged["id"].to_list() == scored["prediction_id"].tolist()
+    assert logged["mean texture"].to_list() == rows["mean texture"].tolist()

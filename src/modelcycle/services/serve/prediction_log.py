@@ -1,9 +1,10 @@
 """Hands predictions from the endpoint and from batch jobs to the prediction log.
 
-Both build ``PredictionRecord``s (inputs and outputs per row) and submit them to a
-``PredictionLogWriter``: the writer's queue is bounded, never blocks, and counts what it drops.
-A one-row request (the usual one) goes through ``submit``, which wakes the writer's thread only
-when a write falls due, not on every request.
+The endpoint builds a ``PredictionRecord`` per answered row and submits it to the
+``PredictionLogWriter``, whose queue is bounded, never blocks and counts what it drops. A
+one-row request (the usual one) goes through ``submit``, which wakes the writer's thread only
+when a write falls due, not on every request. A batch job hands over each scored chunk as one
+table of log rows (``submit_table``), which waits for room rather than dropping.
 """
 
 from __future__ import annotations
@@ -71,25 +72,40 @@ def _http_record(
 def batch_logger(
     writer: PredictionLogWriter, version_id: str, now_ms: Callable[[], int]
 ) -> Callable[[pa.StringArray, pa.Table, pa.Table], None]:
-    """The ``on_chunk`` callback of ``score_batch``: one record per scored row."""
+    """The ``on_chunk`` callback of ``score_batch``: one logged row per scored row.
+
+    A chunk becomes one table of log rows at once: inputs and outputs are JSON-encoded row by
+    row in polars (NaN and the infinities become ``null``, as in the endpoint's log), and the
+    writer takes it with back-pressure: a job that scores faster than the log is written waits
+    for it instead of dropping rows, and fails with ``StoreError`` if the log cannot be
+    written for a minute.
+    """
 
     def log(ids: pa.StringArray, inputs: pa.Table, predictions: pa.Table) -> None:
-        at = now_ms()
-        rows_in = inputs.to_pylist()
-        rows_out = predictions.to_pylist()
-        writer.submit_many(
-            PredictionRecord(
-                id=prediction_id,
-                at=at,
-                model_version_id=version_id,
-                latency_ms=0.0,
-                inputs=row_in,
-                outputs=row_out,
-                source="batch",
-            )
-            for prediction_id, row_in, row_out in zip(
-                ids.to_pylist(), rows_in, rows_out, strict=True
-            )
+        import pyarrow as pa
+
+        rows = len(ids)
+        at = pa.scalar(now_ms(), pa.timestamp("ms", "UTC"))
+        table = pa.table(
+            {
+                "id": ids,
+                "at": pa.repeat(at, rows),
+                "model_version_id": pa.repeat(pa.scalar(version_id), rows),
+                "latency_ms": pa.repeat(pa.scalar(0.0), rows),
+                "source": pa.repeat(pa.scalar("batch"), rows),
+                "inputs": _json_rows(inputs),
+                "outputs": _json_rows(predictions),
+            }
         )
+        writer.submit_table(table)
 
     return log
+
+
+def _json_rows(table: pa.Table) -> pa.Array:
+    """Each row of ``table`` as one JSON object (text), encoded column-wise by polars."""
+    import polars as pl
+
+    return (
+        pl.DataFrame(table).select(pl.struct(pl.all()).struct.json_encode()).to_series().to_arrow()
+    )

@@ -21,6 +21,7 @@ from modelcycle.core.entities.prediction import PredictionRecord
 from modelcycle.core.errors import InvalidInput
 from modelcycle.core.ids import Digest, new_id
 from modelcycle.store.metadata.predictions import PredictionSegment
+from modelcycle.store.predictions._rows import SOURCES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -87,6 +88,36 @@ def _utf8_chunks(values: Sequence[bytes]) -> list[pa.Array]:
         raise InvalidInput(f"a logged value of {offsets[-1]:,} bytes is over the 2 GiB limit")
     half = len(values) // 2
     return _utf8_chunks(values[:half]) + _utf8_chunks(values[half:])
+
+
+def checked_table(table: pa.Table) -> pa.Table:
+    """``table`` cast to ``SEGMENT_SCHEMA``, its ids and sources checked (vectorised).
+
+    Raises:
+        InvalidInput: a column is missing or of the wrong type, an id is not 32 hex characters,
+            or a source is not one of ``SOURCES``.
+    """
+    if not isinstance(table, pa.Table):
+        raise InvalidInput(f"{type(table).__name__} is not a pyarrow Table")
+    missing = [name for name in SEGMENT_SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise InvalidInput(f"the table has no {', '.join(missing)} column(s) of SEGMENT_SCHEMA")
+    try:
+        table = table.select(SEGMENT_SCHEMA.names).cast(SEGMENT_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+        raise InvalidInput(
+            f"the table does not fit the prediction log's schema: {error}"
+        ) from error
+    checks = (
+        ("id", pc.match_substring_regex(table["id"], "^[0-9a-f]{32}$"), "32-character hex ids"),
+        ("source", pc.is_in(table["source"], pa.array(sorted(SOURCES))), str(sorted(SOURCES))),
+    )
+    for name, ok, wanted in checks:
+        bad = pc.invert(ok)
+        if pc.any(bad).as_py():
+            first = table[name].filter(bad)[0].as_py()
+            raise InvalidInput(f"{name} {first!r} is not one of {wanted}")
+    return table
 
 
 def split(table: pa.Table, max_rows: int) -> list[pa.Table]:

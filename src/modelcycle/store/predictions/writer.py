@@ -92,8 +92,11 @@ class PredictionLogWriter:
         self._max_seconds = float(max_seconds)
         self._queue_size = int(queue_size)
         self._queue: deque[Row] = deque()
+        self._tables: list[pa.Table] = []  # from submit_table, already in the segment schema
+        self._table_rows = 0
         self._lock = threading.Lock()  # the queue and the counters; held only briefly
-        self._wake = threading.Condition(self._lock)
+        self._wake = threading.Condition(self._lock)  # the thread: a write may be due
+        self._freed = threading.Condition(self._lock)  # submit_table: room may have come back
         self._io = threading.Lock()  # one writer of segments at a time (thread or flush)
         self._held: list[pa.Table] = []  # segments whose write failed, oldest first
         self._held_rows = 0
@@ -134,7 +137,7 @@ class PredictionLogWriter:
             if self._oldest is None:
                 self._oldest = time.monotonic()
                 self._wake.notify()  # starts the max_seconds clock of the thread
-            elif len(self._queue) == self._max_rows:
+            elif self._queued() == self._max_rows:
                 self._wake.notify()
         return True
 
@@ -165,9 +168,57 @@ class PredictionLogWriter:
                 if self._oldest is None:  # starts the max_seconds clock of the thread
                     self._oldest = time.monotonic()
                     self._wake.notify()
-                elif len(self._queue) >= self._max_rows:
+                elif self._queued() >= self._max_rows:
                     self._wake.notify()
         return accepted
+
+    def submit_table(self, table: pa.Table, *, timeout: float | None = 60.0) -> None:
+        """Queue a table of already-encoded rows (batch scoring), waiting for room if need be.
+
+        Unlike ``submit``, this applies back-pressure instead of dropping: a batch job that
+        logs faster than segments are written waits for them, so every scored row is logged.
+
+        Args:
+            table: Rows in ``SEGMENT_SCHEMA`` (``inputs`` and ``outputs`` as JSON text).
+            timeout: Seconds to wait for room in the queue overall; None waits as long as it
+                takes.
+
+        Raises:
+            InvalidInput: the table does not fit the segment schema, or an id or a source is
+                malformed (the table is refused whole).
+            StoreError: the writer is closed, or no room came back within ``timeout`` (the log
+                cannot be written; ``last_error`` says why); rows queued before stay queued.
+        """
+        from modelcycle.store.predictions import _segments
+
+        table = _segments.checked_table(table)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        step = max(1, self._queue_size // 2)
+        for start in range(0, table.num_rows, step):
+            self._enqueue_table(table.slice(start, step), deadline)
+
+    def _enqueue_table(self, piece: pa.Table, deadline: float | None) -> None:
+        with self._lock:
+            while not self._closed and self._room() < piece.num_rows:
+                self._wake.notify()  # write what waits now, rather than when it falls due
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise StoreError(
+                        f"the prediction log had no room for {piece.num_rows:,} rows in time "
+                        f"(last error: {self._last_error})"
+                    )
+                self._freed.wait(left)
+            if self._closed:
+                raise StoreError("the prediction log is closed")
+            self._tables.append(piece)
+            self._table_rows += piece.num_rows
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            self._wake.notify()
+
+    def _queued(self) -> int:
+        """Rows waiting in the queue; the caller holds ``_lock``."""
+        return len(self._queue) + self._table_rows
 
     def _reject(self, count: int, last: str) -> None:
         with self._lock:
@@ -178,7 +229,7 @@ class PredictionLogWriter:
 
     def _room(self) -> int:
         """Free places for records; the caller holds ``_lock``."""
-        return self._queue_size - len(self._queue) - self._held_rows - self._in_flight
+        return self._queue_size - self._queued() - self._held_rows - self._in_flight
 
     # -- counters ---------------------------------------------------------------------------
 
@@ -196,7 +247,7 @@ class PredictionLogWriter:
     def depth(self) -> int:
         """Accepted records not yet written (queued, being written, or held after a failure)."""
         with self._lock:
-            return len(self._queue) + self._held_rows + self._in_flight
+            return self._queued() + self._held_rows + self._in_flight
 
     @property
     def written(self) -> int:
@@ -238,6 +289,7 @@ class PredictionLogWriter:
         with self._lock:
             self._closed = self._stopping = True
             self._wake.notify()
+            self._freed.notify_all()  # a waiting submit_table fails rather than waits on
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
         self.flush()
@@ -273,27 +325,28 @@ class PredictionLogWriter:
         now = time.monotonic()
         if self._held_rows:  # overdue already; only the backoff after a failure delays them
             return self._retry_at - now
-        if not self._queue:
+        if not self._queue and not self._tables:
             return None
         oldest = self._oldest if self._oldest is not None else now
-        due = 0.0 if len(self._queue) >= self._max_rows else oldest + self._max_seconds - now
+        due = 0.0 if self._queued() >= self._max_rows else oldest + self._max_seconds - now
         return max(due, self._retry_at - now)
 
     def _write_pending(self) -> Exception | None:
         """Write held segments, then the queue; the caller holds ``_io``. Never raises."""
         with self._lock:
-            records = list(self._queue)
+            rows, tables = list(self._queue), self._tables
             self._queue.clear()
+            self._tables, self._table_rows = [], 0
             oldest, self._oldest = self._oldest, None
-            self._in_flight = len(records)
-            if not records and not self._held:
+            self._in_flight = len(rows) + sum(table.num_rows for table in tables)
+            if not self._in_flight and not self._held:
                 return None
         try:
-            pieces = self._pieces(records) if records else []
+            pieces = self._pieces(rows, tables) if self._in_flight else []
         except Exception as error:  # noqa: BLE001 - the thread must survive anything
             pieces = []
             with self._lock:
-                self._rejected += len(records)
+                self._rejected += self._in_flight
                 self._last_error = error
         with self._lock:
             self._held.extend(pieces)
@@ -302,10 +355,13 @@ class PredictionLogWriter:
             held = list(self._held)
         return self._write_held(held, oldest)
 
-    def _pieces(self, rows: list[Row]) -> list[pa.Table]:
+    def _pieces(self, rows: list[Row], tables: list[pa.Table]) -> list[pa.Table]:
+        import pyarrow as pa
+
         from modelcycle.store.predictions import _segments
 
-        return _segments.split(_segments.table_from_rows(rows), self._max_rows)
+        parts = [_segments.table_from_rows(rows), *tables] if rows else tables
+        return _segments.split(pa.concat_tables(parts), self._max_rows)
 
     def _write_held(self, held: list[pa.Table], oldest: float | None) -> Exception | None:
         from modelcycle.store.predictions import _segments
@@ -329,6 +385,7 @@ class PredictionLogWriter:
                 self._held.pop(0)
                 self._held_rows -= piece.num_rows
                 self._written += piece.num_rows
+                self._freed.notify_all()
         with self._lock:
             self._retry_at, self._streak = 0.0, 0
         return None
