@@ -103,6 +103,7 @@ def serve(
 
 
 def _serve(spec: ServeSpec, host: str, port: int, workers: int) -> None:
+    import gc
     import logging
 
     from modelcycle.services.serve.endpoint import build_endpoint, run_endpoint
@@ -130,6 +131,7 @@ def _serve(spec: ServeSpec, host: str, port: int, workers: int) -> None:
             endpoint = build_endpoint(spec)
         fields["model"] = endpoint.serving.version.ref
         log.info("serving %s (%s) on %s", spec.ref, fields["model"], url, extra={"fields": fields})
+        gc.freeze()  # what start-up made lives on: the collector stops walking it per request
         run_endpoint(spec, sock, endpoint)
     finally:
         sock.close()

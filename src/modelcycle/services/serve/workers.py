@@ -19,6 +19,7 @@ watches the alias (its own ``ModelHolder``), and logs its predictions through it
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import shutil
@@ -126,6 +127,7 @@ class WorkerApp:
             os._exit(STARTUP_FAILURE)
         atexit.register(endpoint.close)
         _stop_with_parent(self.supervisor)
+        gc.freeze()  # what start-up made lives on: the collector stops walking it per request
         log.info(
             "worker ready",
             extra={"fields": {"ref": self.spec.ref, "model": endpoint.serving.version.ref}},
