@@ -54,6 +54,16 @@ CASES: list[tuple[_bulk.ArrayKind, list[Any]]] = [
     (_bulk.BOOL, [True, False, True]),
     (_bulk.TEXT, ["k0000", "", "accuracy/val", "ünïcødé ✓", "a" * 250, "tab\there"]),
     (_bulk.BYTEA, [b"", b"\x00\x01\xff", bytearray(b"\x01" * 8), bytearray(300)]),
+    # all of one length: laid out by strides
+    (_bulk.TEXT, [f"k{i:04d}" for i in range(300)]),
+    (_bulk.TEXT, ["é", "ü", "a", "ab"]),  # one character, not one byte
+    (_bulk.TEXT, ["", "", ""]),
+    (_bulk.BYTEA, [bytearray(i.to_bytes(8, "little")) for i in range(300)]),
+    (_bulk.BYTEA, [bytearray(b"\x07" * 8)] * 50),  # one object, many times
+    (_bulk.INT8, [42] * 40),  # one value
+    (_bulk.TEXT, ["same key"] * 40),
+    (_bulk.FLOAT8, [0.25] * 40),
+    (_bulk.BOOL, [True] * 40),
 ]
 
 
@@ -106,7 +116,11 @@ def test_many_values_in_one_array(conn: Connection) -> None:
     [
         (_bulk.INT8, [1, 2.5]),  # a float is no int8: the driver adapts the list
         (_bulk.TEXT, ["a", 3]),
+        (_bulk.TEXT, [b"bytes", b"bytes"]),
+        (_bulk.BOOL, ["not", "bools"]),
         (_bulk.BYTEA, [b"a", "text"]),
+        (_bulk.BYTEA, [5, 5]),
+        (_bulk.TEXT, [b"same", b"same"]),
         (_bulk.INT8, [2**64]),  # out of range for the struct: the driver says so
     ],
 )

@@ -316,45 +316,72 @@ def encode_array(kind: ArrayKind, values: Sequence[Any], utf8: bool = True) -> A
     """``values`` as an ``EncodedArray`` of ``kind``; else as a list, for the driver to adapt.
 
     ``utf8``: text is encoded as UTF-8 (the connection's encoding); otherwise the driver
-    encodes it.
+    encodes it. Values without NULLs take the fast path; a NULL makes it fail (``struct`` and
+    ``len`` refuse None), and the values are encoded again with their NULLs.
     """
     n = len(values)
     if not n:
         return EncodedArray(_EMPTY.pack(0, 0, kind.oid))
-    nulls = None in values
-    try:
-        if kind.code:
-            body = _fixed_body(kind.code, values, nulls)
-        elif kind is TEXT:
-            if not utf8:
+    if kind is TEXT and not utf8:
+        return list(values)
+    nulls = False
+    if kind is BOOL:  # struct takes any object as a bool: check they are bools (or NULLs)
+        bools = values.count(True) + values.count(False)
+        if bools != n:
+            if bools + values.count(None) != n:
                 return list(values)
-            body = _variable_body([None if v is None else v.encode() for v in values], nulls)
-        else:
-            body = _variable_body(values, nulls)
+            nulls = True
+    try:
+        body = _body_with_nulls(kind, values) if nulls else _body(kind, values)
     except (struct.error, TypeError, AttributeError):
-        return list(values)  # not what the column stores: the driver adapts it or says why
+        if nulls or None not in values:
+            return list(values)  # not what the column stores: the driver adapts it or says why
+        nulls = True
+        try:
+            body = _body_with_nulls(kind, values)
+        except (struct.error, TypeError, AttributeError):
+            return list(values)
     return EncodedArray(_HEADER.pack(1, int(nulls), kind.oid, n, 1) + body)
 
 
-def _fixed_body(code: str, values: Sequence[Any], nulls: bool) -> bytes:
-    """Each value as its length and its big-endian bytes, in one ``struct`` call."""
-    size = struct.calcsize(code)
-    if nulls:
-        one = _element_struct(code).pack
+def _body(kind: ArrayKind, values: Sequence[Any]) -> bytes:
+    """The elements without NULLs: each as its length and its bytes."""
+    first = values[0]
+    if values[-1] == first and values.count(first) == len(values):  # a run's key, a batch's step
+        if kind.code:
+            return _element_struct(kind.code).pack(struct.calcsize(kind.code), first) * len(values)
+        item: bytes = first.encode() if kind is TEXT else first
+        return (_LENGTH(len(item)) + item) * len(values)
+    if kind.code:  # one struct call: length, big-endian value, length, value…
+        flat: list[Any] = [struct.calcsize(kind.code)] * (2 * len(values))
+        flat[1::2] = values
+        return _array_struct(kind.code, len(values)).pack(*flat)
+    items = list(map(str.encode, values)) if kind is TEXT else values
+    lengths = list(map(len, items))
+    size = lengths[0]
+    if lengths.count(size) != len(items):
+        parts: list[Any] = [b""] * (2 * len(items))
+        parts[0::2] = map(_LENGTH, lengths)
+        parts[1::2] = items
+        return b"".join(parts)
+    # All of one length (keys "k0000"…, one-point series): lay the bytes out by strides.
+    data = b"".join(items)
+    stride = size + 4
+    out = bytearray(stride * len(items))
+    for i, byte in enumerate(_LENGTH(size)):
+        out[i::stride] = bytes((byte,)) * len(items)
+    for i in range(size):
+        out[4 + i :: stride] = data[i::size]
+    return bytes(out)
+
+
+def _body_with_nulls(kind: ArrayKind, values: Sequence[Any]) -> bytes:
+    if kind.code:
+        size = struct.calcsize(kind.code)
+        one = _element_struct(kind.code).pack
         return b"".join([_NULL if v is None else one(size, v) for v in values])
-    flat: list[Any] = [size] * (2 * len(values))
-    flat[1::2] = values
-    return _array_struct(code, len(values)).pack(*flat)
-
-
-def _variable_body(values: Sequence[Any], nulls: bool) -> bytes:
-    """Each value (bytes) as its length and its bytes."""
-    if nulls:
-        return b"".join([_NULL if v is None else _LENGTH(len(v)) + v for v in values])
-    parts: list[Any] = [b""] * (2 * len(values))
-    parts[0::2] = map(_LENGTH, map(len, values))
-    parts[1::2] = values
-    return b"".join(parts)
+    items = [v if v is None else v.encode() for v in values] if kind is TEXT else values
+    return b"".join([_NULL if v is None else _LENGTH(len(v)) + v for v in items])
 
 
 @functools.cache
