@@ -142,7 +142,9 @@ def _is_json_error(answer: Answer) -> str:
     return detail
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("POST", "/predict/extra")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nope"), ("POST", "/predict/extra"), ("POST", "/predict/")]
+)
 def test_an_unknown_route_is_a_json_404_naming_the_routes(
     client: Client, method: str, path: str
 ) -> None:
@@ -342,3 +344,34 @@ def test_the_latency_is_the_whole_request_not_the_model(
     assert counted["modelcycle_request_seconds_sum", "/predict", ""] >= 0.3
     assert ("modelcycle_request_seconds_bucket", "/predict", "0.25") not in counted
     assert counted["modelcycle_request_seconds_bucket", "/predict", "0.5"] == 1
+
+
+class _BrokenCollector:
+    """A metrics collector that fails, so ``GET /metrics`` fails inside a Starlette route."""
+
+    def collect(self) -> Iterator[Any]:
+        raise RuntimeError("the collector broke")
+
+
+def test_a_failing_route_is_a_json_500_with_the_request_id(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder = ModelHolder(lambda: None, lambda _: None, poll_seconds=3600)  # type: ignore[arg-type,return-value]
+    metrics = ServingMetrics(lambda: 0, lambda: 0)
+    app = wrap_app(build_app(holder, metrics), metrics, max_body_bytes=MAX_BODY)
+    metrics.registry.register(_BrokenCollector())
+    with _served(app) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/metrics", headers={"X-Request-Id": "trace-500"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+    assert response.status == 500
+    assert response.getheader("content-type") == "application/json"
+    assert body == {
+        "detail": "the server failed on this request; see its log",
+        "request_id": "trace-500",
+    }
+    failed = [r for r in caplog.records if r.name == "modelcycle.serve" and r.exc_info]
+    assert failed
+    assert "the collector broke" in str(failed[-1].exc_info[1])  # type: ignore[index]

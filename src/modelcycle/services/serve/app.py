@@ -16,8 +16,9 @@ Every error is JSON ``{"detail": "..."}`` saying what was wrong and how to fix i
 route is a 404 naming the routes, a method a route does not take a 405 with ``Allow``, a body
 that is not a JSON request a 400, or a 415 when ``Content-Type`` names another format (CSV),
 input that does not match the signature (or numbers out of its types' range) a 422, a model
-still loading a 503; only a fault of the server is a 500. (The body limit's 413 and the request
-log's 500 are JSON too.)
+still loading a 503; only a fault of the server is a 500, whose body also gives the
+``request_id`` its log lines carry. (The body limit's 413 and the request log's 500 are JSON
+too.)
 
 The two scoring routes are plain ASGI callables inside Starlette's router (so middleware still
 wraps them): no ``Request`` or ``Response`` objects, the body parsed by orjson into columns,
@@ -136,6 +137,9 @@ def build_app(
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=_lifespan(on_shutdown),
     )
+    # "/predict/" is an unknown route (a JSON 404), not a redirect to an absolute URL built
+    # from the Host header, which a proxy in front (https outside, http inside) would break.
+    app.router.redirect_slashes = False
     metrics.routes.update(route.path for route in app.routes if hasattr(route, "path"))
     return app
 
@@ -282,7 +286,11 @@ class ScoringEndpoint:
             return _error(422, f"a number is out of the range the model's inputs hold: {exc}")
         except Exception:
             log.exception("prediction failed on %s", self._route)
-            return _error(500, "the model failed on this input; see the server log")
+            failed = {
+                "detail": "the model failed on this input; see the server log",
+                "request_id": current_request_id.get(),
+            }
+            return 500, orjson.dumps(failed), [_JSON_TYPE]
         now_ms = time.time_ns() // 1_000_000
         ids = new_ids(prediction.rows, now_ms)
         version = serving.version
