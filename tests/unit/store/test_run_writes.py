@@ -110,6 +110,28 @@ def test_a_batch_where_only_some_keys_move_keeps_the_summary_exact(
     assert list(history.values) == [7.0, 2.0, 1.0]
 
 
+def test_a_batch_of_stored_keys_where_only_some_move_keeps_the_summary_exact(
+    store: SqlMetadataStore,
+) -> None:
+    run_id = _new_run(store)
+    first = [(f"k{i}", float(i), 10, 1) for i in range(50)]
+    store.runs.log_batch(run_id, metrics=first)
+    # Every key is stored: the even keys move (a later step), the odd ones do not.
+    second = [(f"k{i}", -float(i), 11 if i % 2 == 0 else 9, 2) for i in range(50)]
+    store.runs.log_batch(run_id, metrics=second)
+    want = {f"k{i}": (-float(i) if i % 2 == 0 else float(i)) for i in range(50)}
+    assert store.runs.get(run_id).metrics == want
+    assert _latest(store, "k4") == (-4.0, 11, 2)
+    assert _latest(store, "k5") == (5.0, 10, 1)
+    assert _count(store, latest_metrics) == 50
+    # All move: the summary is the batch.
+    third = [(f"k{i}", math.inf if i == 7 else 100.0 + i, 12, 3) for i in range(50)]
+    store.runs.log_batch(run_id, metrics=third)
+    metrics = store.runs.get(run_id).metrics
+    assert metrics == {key: value for key, value, _, _ in third}
+    assert _latest(store, "k7") == (math.inf, 12, 3)
+
+
 @pytest.mark.parametrize("n_keys", [1, 3, 16, 17, 128, 129, 300, 1000])
 def test_many_keys_in_one_batch_are_all_stored(store: SqlMetadataStore, n_keys: int) -> None:
     """Rows go in statements of a few sizes; every row of every size lands, once."""

