@@ -91,8 +91,8 @@ class _Answer:
 
     def __init__(self) -> None:
         self.status = 0
-        self.model: str | None = None
-        self.predictions = 0
+        self.model: bytes | None = None  # the raw header values, decoded only to be logged
+        self.predictions = b"0"
         self.started = False
 
 
@@ -127,13 +127,13 @@ class RequestLog:
                 headers = list(message.get("headers", ()))
                 for name, value in headers:
                     if name == _MODEL_VERSION:
-                        answer.model = value.decode("latin-1")
-                    elif name == _PREDICTION_COUNT and value.isdigit():
-                        answer.predictions = int(value)
+                        answer.model = value
+                    elif name == _PREDICTION_COUNT:
+                        answer.predictions = value
                 headers.append(echoed)
                 answer.status = message["status"]
                 answer.started = True
-                message = {**message, "headers": headers}
+                message["headers"] = headers  # in place, as Starlette's own middleware does
             await send(message)
 
         token = current_request_id.set(request_id)
@@ -148,8 +148,11 @@ class RequestLog:
             answer.status = 500
         finally:
             seconds = time.perf_counter() - start
-            if self.metrics is not None and answer.status:
-                self.metrics.observe(self.metrics.route_of(scope), answer.status, seconds)
+            metrics = self.metrics
+            if metrics is not None and answer.status:
+                # the path of the route Starlette's router matched, if it did
+                label = getattr(scope.get("route"), "path", None) or metrics.route_of(scope)
+                metrics.observe(label, answer.status, seconds)
             if self.access:
                 _log_request(scope, request_id, answer, seconds)
             current_request_id.reset(token)
@@ -172,8 +175,8 @@ def _log_request(scope: Scope, request_id: str, answer: _Answer, seconds: float)
         "path": path,
         "status": answer.status,
         "latency_ms": round(seconds * 1000, 3),
-        "model": answer.model,
-        "predictions": answer.predictions,
+        "model": None if answer.model is None else answer.model.decode("latin-1"),
+        "predictions": int(answer.predictions) if answer.predictions.isdigit() else 0,
         "client": f"{client[0]}:{client[1]}" if client else None,
     }
     # makeRecord + handle: Logger.info would also walk the stack for the caller's file and line
