@@ -19,6 +19,7 @@ from modelcycle.services.serve.log_format import (
     logging_config,
     resolve_log_format,
 )
+from modelcycle.services.serve.metrics import ServingMetrics
 from modelcycle.services.serve.request_log import RequestLog, request_id_of
 
 if TYPE_CHECKING:
@@ -298,3 +299,39 @@ def test_a_chunked_body_is_counted() -> None:
 def test_the_body_limit_must_be_positive() -> None:
     with pytest.raises(InvalidInput, match="max_bytes=0 must be a positive number"):
         BodyLimit(_echo, 0)
+
+
+# -- request metrics ------------------------------------------------------------------------
+
+
+async def _gone(scope: Scope, receive: Receive, send: Send) -> None:
+    """An app whose client left before it answered: nothing is sent."""
+    await receive()
+
+
+def _requests(metrics: ServingMetrics) -> dict[tuple[str, str], float]:
+    family = next(iter(metrics.requests.collect()))
+    return {
+        (sample.labels["route"], sample.labels["status"]): sample.value
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_answered_requests_are_counted_under_a_bounded_route_label() -> None:
+    metrics = ServingMetrics(lambda: 0, lambda: 0)
+    metrics.routes.add("/predict")
+    limited = RequestLog(BodyLimit(_echo, 10), metrics=metrics)
+    big = [(b"content-length", b"11")]
+    _call(limited, _scope(headers=big), [b"x" * 11])  # refused before any routing: a 413
+    _call(limited, _scope(path="/scan/1", headers=big), [b"x" * 11])
+    _call(limited, _scope(path="/scan/2", headers=big), [b"x" * 11])
+    _call(RequestLog(_gone, metrics=metrics), _scope())  # never answered: not counted
+    assert _requests(metrics) == {("/predict", "413"): 1.0, ("unmatched", "413"): 2.0}
+    histogram = next(iter(metrics.latency.collect()))
+    counts = {
+        sample.labels["route"]: sample.value
+        for sample in histogram.samples
+        if sample.name.endswith("_count")
+    }
+    assert counts == {"/predict": 1.0, "unmatched": 2.0}
