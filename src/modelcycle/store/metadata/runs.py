@@ -79,7 +79,7 @@ class LiveRun:
     heartbeat_at: int | None
 
 
-_SELECT_RUN = select(*RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
+_SELECT_RUN = select(runs.c.pk, *RUN_COLUMNS).join(projects).where(runs.c.id == bindparam("run_id"))
 
 
 class RunRepository:
@@ -237,7 +237,7 @@ class RunRepository:
                     .order_by(run_artifacts.c.path)
                 )
             )
-        return to_run(row, inputs, artifacts)
+        return to_run(row[1:], inputs, artifacts)
 
     def exists(self, run_id: str) -> bool:
         """Whether a run with this id is stored."""
