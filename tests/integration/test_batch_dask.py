@@ -88,6 +88,51 @@ def test_two_dask_workers_give_the_local_output(
     assert len(set(ids)) == len(ids)
 
 
+def test_two_dask_workers_read_a_parquet_file_themselves_and_match_the_local_file(
+    gbm: GradientBoostingClassifier,
+    data: tuple[pd.DataFrame, pd.Series],
+    rows: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    packaged = package_model(gbm, input_example=data[0].head(20))
+    model = load_packaged(
+        packaged.data,
+        flavor=packaged.flavor,
+        digest=packaged.digest,
+        signature=packaged.signature,
+    )
+    table = pa.Table.from_pandas(rows, preserve_index=False).append_column(
+        "customer", pa.array([f"c{i}" for i in range(len(rows))])
+    )
+    source = tmp_path / "rows.parquet"
+    pq.write_table(table, source, compression="zstd", use_dictionary=False, row_group_size=7_000)
+    score_batch(model, source, tmp_path / "local.parquet", chunk_rows=5_000)
+    with open_executor(workers=2) as executor:
+        assert executor is not None
+        remote = score_batch(
+            model, source, tmp_path / "remote.parquet", executor=executor, chunk_rows=5_000
+        )
+        logged: list[int] = []
+        returned = score_batch(
+            model,
+            source,
+            executor=executor,
+            on_chunk=lambda ids, inputs, scores: logged.append(inputs.num_rows),
+        ).table
+    local_rows = pq.read_table(tmp_path / "local.parquet").drop(["prediction_id"])
+    remote_rows = pq.read_table(tmp_path / "remote.parquet")
+    assert remote_rows.drop(["prediction_id"]).equals(local_rows)
+    assert remote.rows == len(rows)
+    np.testing.assert_array_equal(remote_rows.column("prediction").to_numpy(), gbm.predict(rows))
+    assert remote_rows.column("customer").equals(table.column("customer"))
+    ids = remote_rows.column("prediction_id").to_pylist()
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert returned is not None
+    assert returned.drop(["prediction_id"]).equals(local_rows)
+    assert logged == [7_000] * 8 + [4_000]
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "store"

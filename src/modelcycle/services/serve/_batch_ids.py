@@ -18,6 +18,13 @@ import pyarrow as pa
 from modelcycle.core.errors import InvalidInput
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_QUADS = (
+    np.stack([_HEX[(np.arange(1 << 16) >> shift) & 0xF] for shift in (12, 8, 4, 0)], axis=1)
+    .copy()
+    .view(np.uint32)
+    .reshape(-1)
+)
+"""Entry ``n`` holds the four hex characters of the 16-bit number ``n``, as one uint32."""
 _ID_CHARS = 32
 _COUNTER_DIGITS = 8
 _COUNTER_LIMIT = 1 << (4 * _COUNTER_DIGITS)
@@ -43,13 +50,14 @@ class IdSequence:
             )
         self._millis = max(self._millis, time.time_ns() // 1_000_000)
         prefix = np.frombuffer(f"{self._millis:012x}{self._salt}".encode(), dtype=np.uint8)
-        counters = np.arange(self._next, self._next + count, dtype=np.uint64)
+        counters = np.arange(self._next, self._next + count, dtype=">u4")
         self._next += count
-        chars = np.empty((count, _ID_CHARS), dtype=np.uint8)
-        chars[:, : _ID_CHARS - _COUNTER_DIGITS] = prefix
-        shifts = np.arange(4 * (_COUNTER_DIGITS - 1), -1, -4, dtype=np.uint64)
-        nibbles = (counters[:, None] >> shifts[None, :]) & np.uint64(0xF)
-        chars[:, _ID_CHARS - _COUNTER_DIGITS :] = _HEX[nibbles]
+        # Each row is 8 uint32 words: 6 of prefix, then the counter's two big-endian 16-bit
+        # halves, four hex characters each, looked up in one take.
+        words = np.empty((count, _ID_CHARS // 4), dtype=np.uint32)
+        words.view(np.uint8)[:, : _ID_CHARS - _COUNTER_DIGITS] = prefix
+        np.take(_HEX_QUADS, counters.view(">u2").reshape(count, 2), out=words[:, 6:])
+        chars = words.view(np.uint8)
         offsets = np.arange(0, (count + 1) * _ID_CHARS, _ID_CHARS, dtype=np.int32)
         return pa.StringArray.from_buffers(
             count, pa.py_buffer(offsets), pa.py_buffer(chars.reshape(-1))

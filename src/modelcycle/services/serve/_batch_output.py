@@ -1,21 +1,34 @@
-"""The scored rows: streamed into a temporary Parquet file beside the target, renamed at the end.
+"""The scored rows as one Parquet file, written beside the target and renamed into place at the end.
 
 Nothing appears at the target path until every chunk is written and the file is closed and
 synced; a failure removes the temporary file, and an earlier file at the target stays intact.
 
-Chunks are encoded on one background thread (Arrow's writer releases the GIL), at most one
-behind the caller, so writing overlaps the scoring of the next chunk. Float columns are written
-without dictionary encoding: scores and measurements rarely repeat, and trying a dictionary
-on them costs more than writing them plainly.
+Two writers:
+
+- ``AtomicParquet`` encodes whole tables (scores and inputs). Chunks are encoded on one
+  background thread (Arrow's writer releases the GIL), at most one behind the caller, so writing
+  overlaps the scoring of the next chunk. Float columns are written without dictionary
+  encoding: scores and measurements rarely repeat, and trying a dictionary costs more than
+  writing them plainly.
+- ``SplicedParquet`` scores an input that is itself a Parquet file without encoding its columns
+  again: each output row group is the scores' column chunks, encoded here, followed by the input
+  row group's column chunks copied byte for byte (by the kernel where it can), and the footer is
+  rebuilt from both with the offsets moved. The input's pages, encodings, compression and
+  statistics are kept; its page indexes and bloom filters are left behind.
+
+The footer is Thrift's compact protocol; ``_Decoder`` and ``_encode`` read and write it as
+plain ``(field id, type, value)`` lists, keeping every field they are not told to change.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,21 +38,39 @@ from modelcycle.core.errors import InvalidInput
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+Fields = list[tuple[int, int, Any]]
+"""A Thrift struct: ``(field id, compact type, value)`` in field order."""
+
+_MAGIC = b"PAR1"
+_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
+_COPY_PIECE = 16 << 20
+# FileMetaData, RowGroup, ColumnChunk and ColumnMetaData field ids (parquet.thrift).
+_META_SCHEMA, _META_ROWS, _META_GROUPS, _META_KEY_VALUES, _META_ORDERS = 2, 3, 4, 5, 7
+_META_ENCRYPTED = frozenset({8, 9})
+_GROUP_COLUMNS, _GROUP_BYTES, _GROUP_ROWS, _GROUP_COMPRESSED = 1, 2, 3, 6
+_CHUNK_FILE_PATH, _CHUNK_OFFSET, _CHUNK_META = 1, 2, 3
+_CHUNK_PAGE_INDEX = frozenset({4, 5, 6, 7})
+_CHUNK_ENCRYPTED = frozenset({8, 9})
+_COLUMN_COMPRESSED, _COLUMN_DATA_PAGE, _COLUMN_INDEX_PAGE, _COLUMN_DICTIONARY = 7, 9, 10, 11
+_COLUMN_BLOOM = frozenset({14, 15})
+_SCHEMA_CHILDREN = 5
+
+
+def _target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The absolute target and a fresh temporary name beside it."""
+    target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        raise InvalidInput(f"output {str(path)!r} is a folder; give a file name ending .parquet")
+    if not target.parent.is_dir():
+        raise InvalidInput(f"the folder of output {str(path)!r} does not exist; create it first")
+    return target, target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
 
 class AtomicParquet:
     """A Parquet file written chunk by chunk, which appears at ``path`` only on ``commit``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser().absolute()
-        if self.path.is_dir():
-            raise InvalidInput(
-                f"output {str(path)!r} is a folder; give a file name ending .parquet"
-            )
-        if not self.path.parent.is_dir():
-            raise InvalidInput(
-                f"the folder of output {str(path)!r} does not exist; create it first"
-            )
-        self._temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        self.path, self._temp = _target(path)
         self._writer: pq.ParquetWriter | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._pending: Future[None] | None = None
@@ -91,3 +122,366 @@ def _dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:
         for field in schema
         if field.name not in plain and not pa.types.is_floating(field.type)
     ]
+
+
+def spliceable(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source``'s column chunks can be copied into a ``SplicedParquet``.
+
+    Not when the file is encrypted or keeps column data in other files.
+    """
+    with Path(source).open("rb") as handle:
+        meta = _read_footer(handle.fileno(), os.fstat(handle.fileno()).st_size)
+    if any(fid in _META_ENCRYPTED for fid, _, _ in meta):
+        return False
+    return not any(
+        fid == _CHUNK_FILE_PATH or fid in _CHUNK_ENCRYPTED
+        for group in _field(meta, _META_GROUPS)[1]
+        for column in _field(group, _GROUP_COLUMNS)[1]
+        for fid, _, _ in column
+    )
+
+
+class SplicedParquet:
+    """Scores beside the row groups of a Parquet input, copied as bytes; appears on ``commit``.
+
+    ``write(group, scores)`` is called once per non-empty input row group, in order, with that
+    group's score columns; every call has the first call's schema. Each group is encoded,
+    copied and flushed to disk on a background thread, at most one behind the caller, so the
+    final sync only waits for the last group.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        source: str | os.PathLike[str],
+        *,
+        plain: Sequence[str] = (),
+    ) -> None:
+        self.path, self._temp = _target(path)
+        self._plain = tuple(plain)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-splice")
+        self._pending: Future[None] | None = None
+        self._out = -1
+        self._source = os.open(source, os.O_RDONLY)
+        try:
+            self._meta = _read_footer(self._source, os.fstat(self._source).st_size)
+            self._source_schema = pq.ParquetFile(source).schema_arrow.remove_metadata()
+            self._out = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except BaseException:
+            self.abort()
+            raise
+        self._groups: list[Fields] = []
+        self._size = 0
+        self._rows = 0
+        self._scores: Fields | None = None
+        self._scores_schema: pa.Schema | None = None
+        self._append(_MAGIC)
+
+    def write(self, group: int, scores: pa.Table) -> None:
+        """Append input row group ``group`` with ``scores`` (one row per row of the group).
+
+        The previous group's write is finished first, and its error, if any, raised here.
+        """
+        rows = _field(_field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
+        if scores.num_rows != rows:
+            raise InvalidInput(f"row group {group} has {rows} rows, not {scores.num_rows}")
+        self._wait()
+        self._pending = self._thread.submit(self._write, group, scores)
+
+    def _write(self, group: int, scores: pa.Table) -> None:
+        source_group = _field(self._meta, _META_GROUPS)[1][group]
+        rows = scores.num_rows
+        encoded = _encode_scores(scores, self._plain)
+        meta = _read_footer(encoded, len(encoded))
+        if self._scores is None:
+            self._scores, self._scores_schema = meta, scores.schema.remove_metadata()
+        ours = _field(meta, _META_GROUPS)[1][0]
+        start, end = _extent(ours)
+        ours_at = self._size
+        self._append(memoryview(encoded)[start:end])
+        start_in, end_in = _extent(source_group)
+        theirs_at = self._size
+        self._copy(start_in, end_in - start_in)
+        columns = [
+            *(_moved(c, ours_at - start) for c in _field(ours, _GROUP_COLUMNS)[1]),
+            *(_moved(c, theirs_at - start_in) for c in _field(source_group, _GROUP_COLUMNS)[1]),
+        ]
+        unpacked = _field(ours, _GROUP_BYTES) + _field(source_group, _GROUP_BYTES)
+        self._groups.append(
+            [
+                (_GROUP_COLUMNS, _LIST, (_STRUCT, columns)),
+                (_GROUP_BYTES, _I64, unpacked),
+                (_GROUP_ROWS, _I64, rows),
+                (5, _I64, ours_at),
+                (_GROUP_COMPRESSED, _I64, self._size - ours_at),
+                (7, _I16, len(self._groups)),
+            ]
+        )
+        self._rows += rows
+        os.fdatasync(self._out)
+
+    def commit(self) -> Path:
+        """Write the footer, sync and move the file into place."""
+        self._wait()
+        self._thread.shutdown()
+        if self._scores is None or self._scores_schema is None:
+            raise InvalidInput("nothing was written")
+        if self._rows != _field(self._meta, _META_ROWS):
+            raise InvalidInput(f"{self._rows} of {_field(self._meta, _META_ROWS)} rows written")
+        footer = bytearray()
+        _encode(self._footer(self._scores, self._scores_schema), footer)
+        self._append(bytes(footer) + struct.pack("<I", len(footer)) + _MAGIC)
+        os.fsync(self._out)
+        os.close(self._out)
+        self._out = -1
+        os.close(self._source)
+        self._source = -1
+        self._temp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.exception()  # the write is over (whatever its outcome) before closing
+        self._thread.shutdown()
+        for fd in (self._out, self._source):
+            if fd >= 0:
+                os.close(fd)
+        self._out = self._source = -1
+        self._temp.unlink(missing_ok=True)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _footer(self, scores: Fields, scores_schema: pa.Schema) -> Fields:
+        ours, theirs = _field(scores, _META_SCHEMA)[1], _field(self._meta, _META_SCHEMA)[1]
+        children = _field(ours[0], _SCHEMA_CHILDREN) + _field(theirs[0], _SCHEMA_CHILDREN)
+        root = _replaced(theirs[0], _SCHEMA_CHILDREN, _I32, children)
+        arrow = pa.schema([*scores_schema, *self._source_schema])
+        pair = [(1, _BINARY, b"ARROW:schema"), (2, _BINARY, _arrow_schema(arrow))]
+        meta: Fields = [
+            (1, _I32, max(_field(scores, 1), _field(self._meta, 1))),
+            (_META_SCHEMA, _LIST, (_STRUCT, [root, *ours[1:], *theirs[1:]])),
+            (_META_ROWS, _I64, self._rows),
+            (_META_GROUPS, _LIST, (_STRUCT, self._groups)),
+            (_META_KEY_VALUES, _LIST, (_STRUCT, [pair])),
+            (6, _BINARY, _field(scores, 6)),
+        ]
+        orders = [_field(m, _META_ORDERS, None) for m in (scores, self._meta)]
+        if orders[0] is not None and orders[1] is not None:
+            meta.append((_META_ORDERS, _LIST, (_STRUCT, [*orders[0][1], *orders[1][1]])))
+        return meta
+
+    def _append(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._out, view, self._size)
+            self._size += written
+            view = view[written:]
+
+    def _copy(self, offset: int, count: int) -> None:
+        while count:
+            try:
+                copied = os.copy_file_range(self._source, self._out, count, offset, self._size)
+            except OSError:  # another file system, or no kernel copy: through memory
+                copied = len(piece := os.pread(self._source, min(count, _COPY_PIECE), offset))
+                self._append(piece)
+                self._size -= copied
+            if copied == 0:
+                raise InvalidInput("the input Parquet file is shorter than its footer says")
+            self._size += copied
+            offset += copied
+            count -= copied
+
+
+def _encode_scores(scores: pa.Table, plain: Sequence[str]) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        scores,
+        sink,
+        row_group_size=max(scores.num_rows, 1),
+        use_dictionary=_dictionary_columns(scores.schema, plain),
+    )
+    encoded: bytes = sink.getvalue().to_pybytes()
+    return encoded
+
+
+def _arrow_schema(schema: pa.Schema) -> bytes:
+    return base64.b64encode(schema.serialize().to_pybytes())
+
+
+def _read_footer(source: int | bytes, size: int) -> Fields:
+    tail = source[size - 8 :] if isinstance(source, bytes) else os.pread(source, 8, size - 8)
+    length = struct.unpack("<I", tail[:4])[0]
+    if tail[4:] != _MAGIC or length + 12 > size:
+        raise InvalidInput("the input is not a Parquet file (no Parquet footer at its end)")
+    start = size - 8 - length
+    if isinstance(source, bytes):
+        return _Decoder(source[start : size - 8]).struct()
+    data = os.pread(source, length, start)
+    return _Decoder(data).struct()
+
+
+def _extent(group: Fields) -> tuple[int, int]:
+    """The bytes holding a row group's column chunks: first offset and end."""
+    starts, ends = [], []
+    for column in _field(group, _GROUP_COLUMNS)[1]:
+        meta = _field(column, _CHUNK_META)
+        start = _field(meta, _COLUMN_DATA_PAGE)
+        dictionary = _field(meta, _COLUMN_DICTIONARY, 0)
+        if 0 < dictionary < start:
+            start = dictionary
+        starts.append(start)
+        ends.append(start + _field(meta, _COLUMN_COMPRESSED))
+    return min(starts), max(ends)
+
+
+def _moved(column: Fields, delta: int) -> Fields:
+    """A column chunk's metadata with its offsets moved by ``delta`` and page indexes dropped."""
+    moved: Fields = []
+    for fid, kind, value in column:
+        if fid in _CHUNK_PAGE_INDEX:
+            continue
+        if fid == _CHUNK_OFFSET:
+            moved.append((fid, kind, value + delta if value > 0 else value))
+        elif fid == _CHUNK_META:
+            moved.append((fid, kind, _moved_meta(value, delta)))
+        else:
+            moved.append((fid, kind, value))
+    return moved
+
+
+def _moved_meta(meta: Fields, delta: int) -> Fields:
+    offsets = (_COLUMN_DATA_PAGE, _COLUMN_INDEX_PAGE, _COLUMN_DICTIONARY)
+    return [
+        (fid, kind, value + delta if fid in offsets and value > 0 else value)
+        for fid, kind, value in meta
+        if fid not in _COLUMN_BLOOM
+    ]
+
+
+_MISSING = object()
+
+
+def _field(fields: Fields, fid: int, default: Any = _MISSING) -> Any:
+    for found, _, value in fields:
+        if found == fid:
+            return value
+    if default is _MISSING:
+        raise InvalidInput(f"the Parquet footer lacks field {fid}")
+    return default
+
+
+def _replaced(fields: Fields, fid: int, kind: int, value: Any) -> Fields:
+    kept = [f for f in fields if f[0] != fid]
+    return sorted([*kept, (fid, kind, value)], key=lambda f: f[0])
+
+
+class _Decoder:
+    """Reads Thrift compact-protocol structs from bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def struct(self) -> Fields:
+        fields: Fields = []
+        fid = 0
+        while True:
+            head = self._byte()
+            if head == 0:
+                return fields
+            kind = head & 0x0F
+            fid = fid + (head >> 4) if head >> 4 else self._zigzag()
+            value = kind == _TRUE if kind in (_TRUE, _FALSE) else self._value(kind)
+            fields.append((fid, kind, value))
+
+    def _value(self, kind: int) -> Any:
+        if kind in (_I16, _I32, _I64):
+            return self._zigzag()
+        if kind == _BINARY:
+            size = self._varint()
+            self.pos += size
+            return self.data[self.pos - size : self.pos]
+        if kind == _STRUCT:
+            return self.struct()
+        if kind in (_LIST, _SET):
+            head = self._byte()
+            size = self._varint() if head >> 4 == 15 else head >> 4
+            element = head & 0x0F
+            return element, [self._value(element) for _ in range(size)]
+        if kind in (_TRUE, _FALSE):  # a boolean inside a list
+            return self._byte() == 1
+        if kind == _BYTE:
+            return self._byte()
+        if kind == _DOUBLE:
+            self.pos += 8
+            return struct.unpack_from("<d", self.data, self.pos - 8)[0]
+        raise InvalidInput(f"the Parquet footer holds an unknown Thrift type {kind}")
+
+    def _byte(self) -> int:
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def _varint(self) -> int:
+        shift = result = 0
+        while True:
+            byte = self._byte()
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+
+    def _zigzag(self) -> int:
+        number = self._varint()
+        return (number >> 1) ^ -(number & 1)
+
+
+def _encode(fields: Fields, out: bytearray) -> None:
+    last = 0
+    for fid, kind, value in fields:
+        wire = (_TRUE if value else _FALSE) if kind in (_TRUE, _FALSE) else kind
+        if 0 < fid - last <= 15:
+            out.append((fid - last) << 4 | wire)
+        else:
+            out.append(wire)
+            _varint((fid << 1) ^ (fid >> 63), out)
+        last = fid
+        if kind not in (_TRUE, _FALSE):
+            _encode_value(kind, value, out)
+    out.append(0)
+
+
+def _encode_value(kind: int, value: Any, out: bytearray) -> None:
+    if kind in (_I16, _I32, _I64):
+        _varint((value << 1) ^ (value >> 63), out)
+    elif kind == _BINARY:
+        _varint(len(value), out)
+        out += value
+    elif kind == _STRUCT:
+        _encode(value, out)
+    elif kind in (_LIST, _SET):
+        element, items = value
+        out.append(len(items) << 4 | element if len(items) < 15 else 0xF0 | element)
+        if len(items) >= 15:
+            _varint(len(items), out)
+        for item in items:
+            _encode_value(element, item, out)
+    elif kind in (_TRUE, _FALSE):
+        out.append(1 if value else 2)
+    elif kind == _BYTE:
+        out.append(value & 0xFF)
+    elif kind == _DOUBLE:
+        out += struct.pack("<d", value)
+    else:
+        raise InvalidInput(f"cannot write Thrift type {kind}")
+
+
+def _varint(number: int, out: bytearray) -> None:
+    while number >= 0x80:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)

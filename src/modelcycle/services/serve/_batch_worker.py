@@ -2,22 +2,34 @@
 
 The model travels as its flavor's bytes, digest and signature (never as a ``LoadedModel``), is
 verified and loaded once per worker process, and kept by digest for the job's later chunks.
+
+A chunk travels either as its rows (``pack``, one Arrow IPC buffer) or, when the input is a
+Parquet file the workers can read themselves, as a ``ParquetPart``: the file, its size and
+modification time, and a row range of one row group. The worker reads only the columns the
+model takes and sends back only the predictions, so the rows never cross the network.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from modelcycle.core.errors import InvalidInput
 from modelcycle.services.packaging.flavors import get_flavor
 from modelcycle.services.packaging.load import digest_of
 from modelcycle.services.packaging.package import load_packaged
 from modelcycle.services.serve._batch_frames import score_table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from modelcycle.services.packaging.loaded import LoadedModel
@@ -78,3 +90,82 @@ def _loaded(shipped: ShippedModel) -> LoadedModel:
                 _models.pop(next(iter(_models)))
             _models[shipped.digest] = model
         return model
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetPart:
+    """Rows ``start`` to ``stop`` of row group ``group`` of the Parquet file at ``path``.
+
+    ``fingerprint`` is the file's size and modification time when the job planned the part; a
+    worker that sees another file there refuses the part.
+    """
+
+    path: str
+    fingerprint: tuple[int, int]
+    group: int
+    start: int
+    stop: int
+    group_rows: int
+
+    @property
+    def rows(self) -> int:
+        """Rows in the part."""
+        return self.stop - self.start
+
+
+def fingerprint(path: str) -> tuple[int, int]:
+    """Size and modification time (ns) of ``path``."""
+    stat = Path(path).stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def sees(path: str, expected: tuple[int, int]) -> bool:
+    """Whether this process sees the file the job planned (same size and modification time)."""
+    try:
+        return fingerprint(path) == expected
+    except OSError:
+        return False
+
+
+def plan_parts(path: str, chunk_rows: int) -> list[ParquetPart]:
+    """The parts of a Parquet file, in row order: one per non-empty row group.
+
+    A row group of more than ``2 * chunk_rows`` rows is cut into equal parts of at most
+    ``chunk_rows`` rows (each part's worker reads the whole group and keeps its rows).
+    """
+    metadata = pq.ParquetFile(path).metadata
+    stamp = fingerprint(path)
+    parts: list[ParquetPart] = []
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        pieces = math.ceil(rows / chunk_rows) if rows > 2 * chunk_rows else 1
+        bounds = [rows * piece // pieces for piece in range(pieces + 1)]
+        parts.extend(
+            ParquetPart(path, stamp, group, start, stop, rows)
+            for start, stop in itertools.pairwise(bounds)
+            if stop > start
+        )
+    return parts
+
+
+def read_part(part: ParquetPart, columns: Sequence[str] | None = None) -> pa.Table:
+    """The part's rows (only ``columns`` when given).
+
+    Raises:
+        InvalidInput: the file changed since the job planned its parts.
+    """
+    if not sees(part.path, part.fingerprint):
+        raise InvalidInput(
+            f"{part.path} changed (or vanished) while it was being scored; score it again"
+        )
+    table = pq.ParquetFile(part.path, memory_map=True).read_row_group(
+        part.group, columns=None if columns is None else list(columns)
+    )
+    return table if part.rows == part.group_rows else table.slice(part.start, part.rows)
+
+
+def score_part(
+    shipped: ShippedModel, plan: ScoringPlan, part: ParquetPart
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    """Score the part's rows, read here from the file, with the shipped model."""
+    return score_table(_loaded(shipped), plan, read_part(part, plan.columns))

@@ -15,30 +15,42 @@ how a caller logs predictions; ``progress`` receives the rows done and the total
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan, score_table
 from modelcycle.services.serve._batch_ids import IdSequence
-from modelcycle.services.serve._batch_output import AtomicParquet
-from modelcycle.services.serve._batch_worker import pack, score_packed, ship
+from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, spliceable
+from modelcycle.services.serve._batch_worker import (
+    ParquetPart,
+    fingerprint,
+    pack,
+    plan_parts,
+    read_part,
+    score_packed,
+    score_part,
+    sees,
+    ship,
+)
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Executor, Future
-    from pathlib import Path
 
     import numpy as np
 
     from modelcycle.services.packaging.loaded import LoadedModel
 
-    Scored = tuple[pa.Table, np.ndarray[Any, Any], np.ndarray[Any, Any] | None]
+    Scored = tuple[pa.Table | ParquetPart, np.ndarray[Any, Any], np.ndarray[Any, Any] | None]
 
 __all__ = ["BatchResult", "score_batch"]
 
@@ -46,6 +58,7 @@ ID_COLUMN = "prediction_id"
 PREDICTION_COLUMN = "prediction"
 PROBA_PREFIX = "proba_"
 DEFAULT_CHUNK_ROWS = 100_000
+_SAMPLE_ROWS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +89,7 @@ class BatchResult:
 
 def score_batch(
     model: LoadedModel,
-    batches: Iterable[pa.RecordBatch] | pa.Table,
+    batches: Iterable[pa.RecordBatch] | pa.Table | str | os.PathLike[str],
     output: str | os.PathLike[str] | None = None,
     *,
     executor: Executor | None = None,
@@ -91,8 +104,12 @@ def score_batch(
 
     Args:
         model: the loaded model.
-        batches: Arrow record batches (any sizes) or a table; columns the signature does not
-            name are carried through to the output.
+        batches: Arrow record batches (any sizes), a table, or the path of a Parquet file;
+            columns the signature does not name are carried through to the output. A Parquet
+            file is scored one row group per chunk (a row group of more than twice
+            ``chunk_rows`` rows is cut into chunks of ``chunk_rows``); workers that see the
+            file read their chunks themselves, and its column chunks are copied into
+            ``output`` as they are.
         output: a Parquet file to write atomically; None to return the rows in
             ``BatchResult.table``.
         executor: score chunks on this executor's workers; None scores in this process.
@@ -116,42 +133,101 @@ def score_batch(
         raise InvalidInput(
             f"chunk_rows and max_in_flight must be at least 1, got {chunk_rows} and {max_in_flight}"
         )
-    if isinstance(batches, pa.Table):
+    if isinstance(batches, str | os.PathLike):
+        path = str(Path(batches).absolute())  # workers may not share this working folder
+        if spliceable(path):
+            job = _file_job(model, path, chunk_rows, with_proba=with_proba)
+            return _run(job, model, output, executor, max_in_flight, on_chunk, progress, started)
+        parquet = pq.ParquetFile(path)
+        total_rows = parquet.metadata.num_rows
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+    elif isinstance(batches, pa.Table):
         total_rows = batches.num_rows
         batches = batches.to_batches()
-    chunks = _rechunk(iter(batches), chunk_rows)
+    job = _stream_job(model, iter(batches), chunk_rows, total_rows, with_proba=with_proba)
+    return _run(job, model, output, executor, max_in_flight, on_chunk, progress, started)
+
+
+@dataclass(slots=True)
+class _Job:
+    """The input of one run: how chunks are fed, which columns come out, how many rows."""
+
+    plan: ScoringPlan
+    proba_names: list[str]
+    total: int | None
+    first: pa.Table | None = None
+    rest: Iterator[pa.Table] | None = None
+    source: str | None = None
+    parts: list[ParquetPart] | None = None
+
+
+def _stream_job(
+    model: LoadedModel,
+    batches: Iterator[pa.RecordBatch],
+    chunk_rows: int,
+    total: int | None,
+    *,
+    with_proba: bool,
+) -> _Job:
+    chunks = _rechunk(batches, chunk_rows)
     first = next(chunks, None)
     if first is None:
         raise InvalidInput("the input has no rows to score")
     plan = make_plan(model, first, with_proba=with_proba)
-    proba_names = _output_names(model, plan, first.column_names)
-    writer = AtomicParquet(output) if output is not None else None
+    names = _output_names(model, plan, first.column_names)
+    return _Job(plan, names, total, first=first, rest=chunks)
+
+
+def _file_job(model: LoadedModel, path: str, chunk_rows: int, *, with_proba: bool) -> _Job:
+    parts = plan_parts(path, chunk_rows)
+    if not parts:
+        raise InvalidInput(f"{path} has no rows to score")
+    parquet = pq.ParquetFile(path)
+    present = set(parquet.schema_arrow.names)
+    taken = [name for name in model.signature.input_names if name in present]
+    sample = pa.Table.from_batches(
+        [next(parquet.iter_batches(batch_size=_SAMPLE_ROWS, columns=taken))]
+    )
+    plan = make_plan(model, sample, with_proba=with_proba)
+    names = _output_names(model, plan, parquet.schema_arrow.names)
+    return _Job(plan, names, parquet.metadata.num_rows, source=path, parts=parts)
+
+
+def _run(
+    job: _Job,
+    model: LoadedModel,
+    output: str | os.PathLike[str] | None,
+    executor: Executor | None,
+    max_in_flight: int,
+    on_chunk: Callable[[pa.StringArray, pa.Table, pa.Table], None] | None,
+    progress: Callable[[int, int | None], None] | None,
+    started: float,
+) -> BatchResult:
+    sink = _Sink(output, job.source)
     ids = IdSequence()
-    kept: list[pa.Table] = []
     done = 0
     first_id = last_id = ""
     try:
-        for table, predictions, proba in _scored(
-            model, plan, first, chunks, executor, max_in_flight
-        ):
-            chunk_ids = ids.take(table.num_rows)
-            scored = _prediction_columns(chunk_ids, predictions, proba, proba_names)
-            if on_chunk is not None:
-                on_chunk(chunk_ids, table, scored)
-            whole = _with_inputs(scored, table)
-            if writer is not None:
-                writer.write(whole, plain=(ID_COLUMN,))
-            else:
-                kept.append(whole)
+        for held, predictions, proba in _scored(model, job, executor, max_in_flight):
+            rows = held.num_rows if isinstance(held, pa.Table) else held.rows
+            chunk_ids = ids.take(rows)
+            scored = _prediction_columns(chunk_ids, predictions, proba, job.proba_names)
+            inputs = held if isinstance(held, pa.Table) else None
+            if inputs is None and (on_chunk is not None or output is None):
+                inputs = read_part(
+                    held
+                )  # the driver reads a part's rows only when they are asked for
+            if on_chunk is not None and inputs is not None:
+                on_chunk(chunk_ids, inputs, scored)
+            sink.add(scored, held, inputs)
             first_id = first_id or chunk_ids[0].as_py()
             last_id = chunk_ids[-1].as_py()
-            done += table.num_rows
+            done += rows
             if progress is not None:
-                progress(done, total_rows)
-        path = writer.commit() if writer is not None else None
+                progress(done, job.total)
+        path, table = sink.commit()
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        sink.abort()
         raise
     return BatchResult(
         rows=done,
@@ -159,8 +235,49 @@ def score_batch(
         output=path,
         first_id=first_id,
         last_id=last_id,
-        table=None if writer is not None else pa.concat_tables(kept),
+        table=table,
     )
+
+
+class _Sink:
+    """Where scored chunks go: a Parquet file (spliced beside a Parquet input), or a table."""
+
+    def __init__(self, output: str | os.PathLike[str] | None, source: str | None) -> None:
+        self._atomic = AtomicParquet(output) if output is not None and source is None else None
+        self._splice = (
+            SplicedParquet(output, source, plain=(ID_COLUMN,))
+            if output is not None and source is not None
+            else None
+        )
+        self._group: list[pa.Table] = []
+        self._kept: list[pa.Table] = []
+
+    def add(self, scored: pa.Table, held: pa.Table | ParquetPart, inputs: pa.Table | None) -> None:
+        if self._splice is not None and isinstance(held, ParquetPart):
+            self._group.append(scored)
+            if held.stop == held.group_rows:
+                self._splice.write(held.group, pa.concat_tables(self._group))
+                self._group = []
+            return
+        if inputs is None:
+            raise InvalidInput("a scored chunk came without its input rows")
+        whole = _with_inputs(scored, inputs)
+        if self._atomic is not None:
+            self._atomic.write(whole, plain=(ID_COLUMN,))
+        else:
+            self._kept.append(whole)
+
+    def commit(self) -> tuple[Path | None, pa.Table | None]:
+        if self._atomic is not None:
+            return self._atomic.commit(), None
+        if self._splice is not None:
+            return self._splice.commit(), None
+        return None, pa.concat_tables(self._kept)
+
+    def abort(self) -> None:
+        for writer in (self._atomic, self._splice):
+            if writer is not None:
+                writer.abort()
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
@@ -185,37 +302,65 @@ def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.
 
 
 def _scored(
-    model: LoadedModel,
-    plan: ScoringPlan,
-    first: pa.Table,
-    rest: Iterator[pa.Table],
-    executor: Executor | None,
-    max_in_flight: int,
+    model: LoadedModel, job: _Job, executor: Executor | None, max_in_flight: int
 ) -> Iterator[Scored]:
-    chunks = _prepend(first, rest)
+    plan = job.plan
+    held: Iterator[pa.Table | ParquetPart] = (
+        iter(job.parts) if job.parts is not None else _prepend(job.first, job.rest)
+    )
+    if executor is None and job.parts is not None:
+        yield from _scored_here(model, plan, job.parts)
+        return
     if executor is None:
-        for table in chunks:
+        for table in held:
             yield (table, *score_table(model, plan, table))
         return
     shipped = ship(model)
-    in_flight: deque[tuple[pa.Table, Future[Any]]] = deque()
+    remote = (
+        job.source is not None
+        and executor.submit(sees, job.source, fingerprint(job.source)).result()
+    )
+
+    def submit(chunk: pa.Table | ParquetPart) -> Future[Any]:
+        if isinstance(chunk, ParquetPart):
+            if remote:
+                return executor.submit(score_part, shipped, plan, chunk)
+            chunk = read_part(chunk, plan.columns)
+        return executor.submit(score_packed, shipped, plan, pack(chunk))
+
+    in_flight: deque[tuple[pa.Table | ParquetPart, Future[Any]]] = deque()
     try:
-        for table in chunks:
-            in_flight.append((table, executor.submit(score_packed, shipped, plan, pack(table))))
+        for chunk in held:
+            in_flight.append((chunk, submit(chunk)))
             if len(in_flight) >= max_in_flight:
-                held, future = in_flight.popleft()
-                yield (held, *future.result())
+                first, future = in_flight.popleft()
+                yield (first, *future.result())
         while in_flight:
-            held, future = in_flight.popleft()
-            yield (held, *future.result())
+            first, future = in_flight.popleft()
+            yield (first, *future.result())
     finally:
-        for _table, future in in_flight:
+        for _chunk, future in in_flight:
             future.cancel()
 
 
-def _prepend(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    yield first
-    yield from rest
+def _scored_here(
+    model: LoadedModel, plan: ScoringPlan, parts: list[ParquetPart]
+) -> Iterator[Scored]:
+    """Parts scored in this process, the next one read on a thread while this one is scored."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-reader") as reader:
+        upcoming = reader.submit(read_part, parts[0], plan.columns)
+        for index, part in enumerate(parts):
+            table = upcoming.result()
+            if index + 1 < len(parts):
+                upcoming = reader.submit(read_part, parts[index + 1], plan.columns)
+            yield (part, *score_table(model, plan, table))
+
+
+def _prepend(first: pa.Table | None, rest: Iterator[pa.Table] | None) -> Iterator[pa.Table]:
+    if first is not None:
+        yield first
+    if rest is not None:
+        yield from rest
 
 
 def _output_names(model: LoadedModel, plan: ScoringPlan, inputs: list[str]) -> list[str]:
