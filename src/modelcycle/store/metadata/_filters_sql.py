@@ -44,18 +44,24 @@ def keyed_table(namespace: Namespace) -> Table:
     return _KEYED_TABLES[namespace]
 
 
-def compile_filter(expr: Expr) -> ColumnElement[bool]:
-    """The WHERE clause for ``expr`` over ``runs`` joined with ``projects``."""
+def compile_filter(expr: Expr, run_pk: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+    """The WHERE clause for ``expr`` over ``runs`` joined with ``projects``.
+
+    ``run_pk`` (default ``runs.pk``) is the column the metric, param and tag subqueries
+    match runs by: a search that walks a keyed table in order passes that table's
+    ``run_pk``, so that the database tests those conditions before it reads the run.
+    """
+    pk = runs.c.pk if run_pk is None else run_pk
     if isinstance(expr, And):
-        return and_(*(compile_filter(item) for item in expr.items))
+        return and_(*(compile_filter(item, pk) for item in expr.items))
     if isinstance(expr, Or):
-        return or_(*(compile_filter(item) for item in expr.items))
+        return or_(*(compile_filter(item, pk) for item in expr.items))
     if isinstance(expr, Not):
-        return not_(compile_filter(expr.item))
-    return _comparison(expr)
+        return not_(compile_filter(expr.item, pk))
+    return _comparison(expr, pk)
 
 
-def _comparison(cmp: Comparison) -> ColumnElement[bool]:
+def _comparison(cmp: Comparison, run_pk: ColumnElement[int]) -> ColumnElement[bool]:
     namespace = cmp.field.namespace
     if namespace is Namespace.ATTRIBUTES:
         column = _ATTRIBUTE_COLUMNS.get(cmp.field.key)
@@ -63,7 +69,7 @@ def _comparison(cmp: Comparison) -> ColumnElement[bool]:
             raise InvalidInput(f"unknown run attribute {cmp.field.key!r}")
         return _apply(column, cmp.op, cmp.value)
     table = _KEYED_TABLES[namespace]
-    has_key = and_(table.c.run_pk == runs.c.pk, table.c.key == cmp.field.key)
+    has_key = and_(table.c.run_pk == run_pk, table.c.key == cmp.field.key)
     if cmp.op is Op.IS_NULL:
         return ~exists().where(has_key)
     if cmp.op is Op.IS_NOT_NULL:

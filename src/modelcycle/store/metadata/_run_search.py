@@ -16,7 +16,7 @@ from modelcycle.core.errors import NotImplementedYet
 from modelcycle.core.filters import Namespace
 from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
-from modelcycle.store.metadata._run_rows import RUN_COLUMNS
+from modelcycle.store.metadata._run_rows import page_columns
 from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
@@ -38,15 +38,16 @@ def search_rows(
     *,
     one_statement: bool = False,
 ) -> list[Any] | None:
-    """One page of run rows (selected with ``RUN_COLUMNS``).
+    """One page of run rows (selected with ``page_columns`` of the connection's dialect).
 
     With ``one_statement``, None when the page needs a second statement (see the module's
     docstring): the caller reads it again in a transaction, so that both agree.
     """
+    dialect = conn.dialect.name
     if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
-        query = _plain_search(project_ids, expr, order_by)
+        query = _plain_search(project_ids, expr, order_by, dialect)
         return _prepared(query, conn.dialect).rows(conn, limit, offset)
-    phase_a, phase_b = _keyed_search(project_ids, expr, order_by)
+    phase_a, phase_b = _keyed_search(project_ids, expr, order_by, dialect)
     rows = _prepared(phase_a, conn.dialect).rows(conn, limit, offset)
     if len(rows) == limit:
         return rows
@@ -109,39 +110,52 @@ def count_query(project_ids: tuple[int, ...] | None, expr: Expr | None) -> Selec
     return query
 
 
-def _where(project_ids: tuple[int, ...] | None, expr: Expr | None) -> list[ColumnElement[bool]]:
+def _where(
+    project_ids: tuple[int, ...] | None,
+    expr: Expr | None,
+    run_pk: ColumnElement[int] | None = None,
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if project_ids is not None:
         where.append(runs.c.project_id.in_(project_ids))
     if expr is not None:
-        where.append(compile_filter(expr))
+        where.append(compile_filter(expr, run_pk))
     return where
 
 
-def _base() -> Select[Any]:
-    return select(*RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+def _base(dialect: str) -> Select[Any]:
+    return select(*page_columns(dialect)).join(projects, projects.c.id == runs.c.project_id)
 
 
 @functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
 def _plain_search(
-    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+    project_ids: tuple[int, ...] | None,
+    expr: Expr | None,
+    order_by: tuple[OrderKey, ...],
+    dialect: str,
 ) -> Select[Any]:
     """The statement of a search ordered by attributes."""
-    query, terms = compile_order(_base().where(*_where(project_ids, expr)), order_by)
+    query, terms = compile_order(_base(dialect).where(*_where(project_ids, expr)), order_by)
     return query.order_by(*terms)
 
 
 @functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
 def _keyed_search(
-    project_ids: tuple[int, ...] | None, expr: Expr | None, order_by: tuple[OrderKey, ...]
+    project_ids: tuple[int, ...] | None,
+    expr: Expr | None,
+    order_by: tuple[OrderKey, ...],
+    dialect: str,
 ) -> tuple[Select[Any], Select[Any]]:
-    """Both phases of a search ordered by a metric, param or tag."""
+    """Both phases of a search ordered by a metric, param or tag.
+
+    The first phase walks the ordered key's index: its conditions on metrics, params and
+    tags match the walked rows' ``run_pk``, so they are tested before the run is read.
+    """
     first, rest = order_by[0], order_by[1:]
-    where = _where(project_ids, expr)
     table = keyed_table(first.field.namespace)
     ordered = table.alias("order_key")
     phase_a, rest_terms = compile_order(
-        _base()
+        _base(dialect)
         .join(
             ordered,
             and_(
@@ -150,12 +164,15 @@ def _keyed_search(
                 ordered.c.value.is_not(None),
             ),
         )
-        .where(*where),
+        .where(*_where(project_ids, expr, ordered.c.run_pk)),
         rest,
     )
     value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
     has_value = and_(table.c.key == first.field.key, table.c.value.is_not(None))
     phase_b, terms = compile_order(
-        _base().where(*where, ~exists().where(table.c.run_pk == runs.c.pk, has_value)), rest
+        _base(dialect).where(
+            *_where(project_ids, expr), ~exists().where(table.c.run_pk == runs.c.pk, has_value)
+        ),
+        rest,
     )
     return phase_a.order_by(value, *rest_terms), phase_b.order_by(*terms)

@@ -27,7 +27,7 @@ from modelcycle.core.entities.run import (
 from modelcycle.core.errors import NotFound
 from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._codec import loads
-from modelcycle.store.metadata._run_rows import RUN_COLUMNS, to_run
+from modelcycle.store.metadata._run_rows import RUN_COLUMNS, to_run, to_runs
 from modelcycle.store.metadata._run_search import count_query, search_rows
 from modelcycle.store.metadata._run_writes import (
     apply_batch,
@@ -290,7 +290,7 @@ class RunRepository:
         if rows is None:  # the page needs two statements: read them in one snapshot
             with self._uow.read() as conn:
                 rows = search_rows(conn, ids, expr, keys, limit, offset) or []
-        return [to_run(row) for row in rows]
+        return to_runs(rows, self._uow.dialect)
 
     def count(self, *, project_ids: Sequence[int] | None, expr: Expr | None) -> int:
         """How many runs match."""
