@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from modelcycle.core.entities.run import CodeVersion, RunStatus
-from modelcycle.core.errors import Conflict, NotFound
+from modelcycle.core.errors import Conflict, NotFound, StoreError
 from modelcycle.core.ids import new_id
 from modelcycle.store.metadata import NewRun, SqlMetadataStore, open_metadata_store
 from modelcycle.store.metadata._tables import latest_metrics, metric_chunks, params, tags
@@ -246,3 +246,30 @@ def test_driver_errors_are_translated(store: SqlMetadataStore) -> None:
     store.runs.end(run_id, RunStatus.FINISHED, 5)
     run = store.runs.get(run_id)
     assert (run.metrics, run.params, run.status) == ({"m": 1.0}, {"a": "1"}, RunStatus.FINISHED)
+
+
+def test_a_statement_failing_on_the_server_after_queued_writes_undoes_them(
+    store: SqlMetadataStore,
+) -> None:
+    """Chunks and latest values are queued before the tags that the server refuses."""
+    if store.uow.dialect == "sqlite":
+        pytest.skip("SQLite does not check the length of text; nothing is queued there")
+    run_id = _new_run(store)
+    store.runs.log_batch(run_id, metrics=[("m", 1.0, 0, 1)])
+    too_long = "t" * 300  # past the column's 250 characters: only the server checks it here
+    with pytest.raises(StoreError, match="too long"):
+        store.runs.log_batch(
+            run_id, metrics=[("m", 2.0, 1, 1), ("n", 3.0, 0, 1)], tags={too_long: "v"}
+        )
+    run = store.runs.get(run_id)
+    assert (run.metrics, run.tags) == ({"m": 1.0}, {})
+    assert _count(store, metric_chunks) == 1
+    assert _count(store, latest_metrics) == 1
+    with store.uow.write(pipelined=True) as conn:  # a pooled connection, ready for more
+        driver = conn.connection.driver_connection
+        assert driver is not None
+    assert driver.autocommit is False
+    assert driver.info.transaction_status.name == "IDLE"
+    store.runs.log_batch(run_id, metrics=[("m", 2.0, 1, 1)], tags={"t": "v"})
+    run = store.runs.get(run_id)
+    assert (run.metrics, run.tags) == ({"m": 2.0}, {"t": "v"})

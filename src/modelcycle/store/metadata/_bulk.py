@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 PIPELINE_OPTION = "modelcycle_pipeline"
-"""Execution option the unit of work sets on a connection it runs in pipeline mode."""
+"""Execution option holding the driver's pipeline, on a connection run in pipeline mode."""
 MAX_PARAMETERS = 999
 ROWS_PER_STATEMENT = 128
 _EXACT_ROWS = 16
@@ -90,11 +90,10 @@ def run(
     """
     cursor: Any = conn.connection.cursor()
     try:
-        if wait and conn.get_execution_options().get(PIPELINE_OPTION):
-            with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-                cursor.execute(sql, params)  # sent with what is queued, and waited for
-        else:
-            cursor.execute(sql, params)
+        cursor.execute(sql, params)
+        pipeline = conn.get_execution_options().get(PIPELINE_OPTION)
+        if wait and pipeline is not None:
+            pipeline.sync()  # sent with what is queued, and waited for: one round trip
         rows = cursor.fetchall() if cursor.description is not None else []
         return Result(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))
     except conn.dialect.loaded_dbapi.Error as error:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
@@ -35,8 +35,9 @@ class UnitOfWork:
 
         ``pipelined`` (PostgreSQL; ignored on SQLite): the block's statements go through the
         driver's pipeline mode and only those that wait for their result cost a round trip
-        (see ``_bulk.run``); the commit travels with the last statements. The block must
-        use ``_bulk`` only (SQLAlchemy reads results at once).
+        (see ``_bulk.run``); ``BEGIN`` travels with the first statements and the commit with
+        the last (see ``_pipeline``). The block must use ``_bulk`` only (SQLAlchemy reads
+        results at once).
         """
         with self._translated(), self.engine.connect() as connection:
             connection = connection.execution_options(**{WRITE_OPTION: True})
@@ -79,14 +80,39 @@ class UnitOfWork:
 
 @contextmanager
 def _pipeline(connection: Connection) -> Iterator[Connection]:
-    """Run the block in the driver's pipeline mode and commit in the same round trip."""
+    """Run the block as one transaction in the driver's pipeline mode, in few round trips.
+
+    Left to itself, psycopg opens a transaction in a pipeline with ``BEGIN`` and a sync (a
+    round trip for ``BEGIN`` alone), and commits with a sync of its own before the one that
+    leaves pipeline mode. Here the driver is in autocommit mode for the block and ``BEGIN``
+    and ``COMMIT`` are queued as statements: they travel with the block's statements, and the
+    commit with the sync that leaves pipeline mode. A transaction that waits for nothing
+    costs one round trip; each statement waited for (``_bulk.run``) one more. On an error
+    the transaction is rolled back before the driver leaves autocommit mode.
+    """
     driver: Any = connection.connection.driver_connection
+    error_type: type[Exception] = connection.dialect.loaded_dbapi.Error
+    driver.autocommit = True
     try:
-        with driver.pipeline():
-            yield connection.execution_options(**{PIPELINE_OPTION: True})
-            driver.commit()
-    except connection.dialect.loaded_dbapi.Error as error:
+        with driver.pipeline() as pipeline:
+            driver.execute("BEGIN", prepare=False)
+            yield connection.execution_options(**{PIPELINE_OPTION: pipeline})
+            driver.execute("COMMIT", prepare=False)
+    except error_type as error:
+        _roll_back(driver, error_type)
         raise driver_error(connection, error) from error
+    except BaseException:
+        _roll_back(driver, error_type)
+        raise
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
+
+
+def _roll_back(driver: Any, error_type: type[Exception]) -> None:
+    """End a failed transaction; a connection that broke is discarded by the pool anyway."""
+    with suppress(error_type):
+        driver.rollback()
 
 
 @contextmanager
