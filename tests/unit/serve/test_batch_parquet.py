@@ -28,7 +28,7 @@ from modelcycle.services.serve._batch_output import (
     _Decoder,
     _encode,
     _read_footer,
-    spliceable,
+    splice_footer,
 )
 from modelcycle.services.serve.batch import score_batch
 
@@ -237,7 +237,7 @@ def test_the_footer_codec_gives_back_the_bytes_it_read(rows: pd.DataFrame, tmp_p
     _encode(decoded, again)
     assert bytes(again) == footer
     assert decoded == _read_footer(data, len(data))
-    assert spliceable(source)
+    assert splice_footer(source) == decoded
 
 
 def test_splicing_checks_each_group_and_the_total(rows: pd.DataFrame, tmp_path: Path) -> None:

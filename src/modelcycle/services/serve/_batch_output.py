@@ -124,21 +124,25 @@ def _dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:
     ]
 
 
-def spliceable(source: str | os.PathLike[str]) -> bool:
-    """Whether ``source``'s column chunks can be copied into a ``SplicedParquet``.
+def splice_footer(source: str | os.PathLike[str]) -> Fields | None:
+    """The footer of the Parquet file ``source``, or None when its chunks cannot be spliced.
 
-    Not when the file is encrypted or keeps column data in other files.
+    They cannot when the file is encrypted or keeps column data in other files.
+
+    Raises:
+        InvalidInput: ``source`` is not a Parquet file.
     """
     with Path(source).open("rb") as handle:
         meta = _read_footer(handle.fileno(), os.fstat(handle.fileno()).st_size)
     if any(fid in _META_ENCRYPTED for fid, _, _ in meta):
-        return False
-    return not any(
+        return None
+    external = any(
         fid == _CHUNK_FILE_PATH or fid in _CHUNK_ENCRYPTED
         for group in _field(meta, _META_GROUPS)[1]
         for column in _field(group, _GROUP_COLUMNS)[1]
         for fid, _, _ in column
     )
+    return None if external else meta
 
 
 class SplicedParquet:
@@ -155,8 +159,15 @@ class SplicedParquet:
         path: str | os.PathLike[str],
         source: str | os.PathLike[str],
         *,
+        footer: Fields | None = None,
+        stamp: tuple[int, int] | None = None,
         plain: Sequence[str] = (),
     ) -> None:
+        """Start the output at ``path`` for the input ``source``.
+
+        ``footer`` is the input's, when already read (``splice_footer``); ``stamp`` the input's
+        size and modification time (ns) when it was, which the open input must still have.
+        """
         self.path, self._temp = _target(path)
         self._plain = tuple(plain)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-splice")
@@ -164,7 +175,10 @@ class SplicedParquet:
         self._out = -1
         self._source = os.open(source, os.O_RDONLY)
         try:
-            self._meta = _read_footer(self._source, os.fstat(self._source).st_size)
+            stat = os.fstat(self._source)
+            if stamp is not None and (stat.st_size, stat.st_mtime_ns) != stamp:
+                raise InvalidInput(f"{source} changed while it was being scored; score it again")
+            self._meta = footer if footer is not None else _read_footer(self._source, stat.st_size)
             self._source_schema = pq.ParquetFile(source).schema_arrow.remove_metadata()
             self._out = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except BaseException:

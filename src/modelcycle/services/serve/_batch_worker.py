@@ -127,14 +127,15 @@ def sees(path: str, expected: tuple[int, int]) -> bool:
         return False
 
 
-def plan_parts(path: str, chunk_rows: int) -> list[ParquetPart]:
+def plan_parts(
+    path: str, metadata: pq.FileMetaData, stamp: tuple[int, int], chunk_rows: int
+) -> list[ParquetPart]:
     """The parts of a Parquet file, in row order: one per non-empty row group.
 
     A row group of more than ``2 * chunk_rows`` rows is cut into equal parts of at most
     ``chunk_rows`` rows (each part's worker reads the whole group and keeps its rows).
+    ``stamp`` is the file's ``fingerprint`` when ``metadata`` was read.
     """
-    metadata = pq.ParquetFile(path).metadata
-    stamp = fingerprint(path)
     parts: list[ParquetPart] = []
     for group in range(metadata.num_row_groups):
         rows = metadata.row_group(group).num_rows

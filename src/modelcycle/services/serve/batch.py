@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan, score_table
 from modelcycle.services.serve._batch_ids import IdSequence
-from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, spliceable
+from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, splice_footer
 from modelcycle.services.serve._batch_worker import (
     ParquetPart,
     fingerprint,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelcycle.services.packaging.loaded import LoadedModel
+    from modelcycle.services.serve._batch_output import Fields
 
     Scored = tuple[pa.Table | ParquetPart, np.ndarray[Any, Any], np.ndarray[Any, Any] | None]
 
@@ -135,8 +136,11 @@ def score_batch(
         )
     if isinstance(batches, str | os.PathLike):
         path = str(Path(batches).absolute())  # workers may not share this working folder
-        if spliceable(path):
-            job = _file_job(model, path, chunk_rows, with_proba=with_proba)
+        stamp = fingerprint(path)
+        footer = splice_footer(path)
+        if footer is not None:
+            job = _file_job(model, path, stamp, chunk_rows, with_proba=with_proba)
+            job.footer = footer
             return _run(job, model, output, executor, max_in_flight, on_chunk, progress, started)
         parquet = pq.ParquetFile(path)
         total_rows = parquet.metadata.num_rows
@@ -158,6 +162,8 @@ class _Job:
     first: pa.Table | None = None
     rest: Iterator[pa.Table] | None = None
     source: str | None = None
+    stamp: tuple[int, int] | None = None
+    footer: Fields | None = None
     parts: list[ParquetPart] | None = None
 
 
@@ -178,11 +184,13 @@ def _stream_job(
     return _Job(plan, names, total, first=first, rest=chunks)
 
 
-def _file_job(model: LoadedModel, path: str, chunk_rows: int, *, with_proba: bool) -> _Job:
-    parts = plan_parts(path, chunk_rows)
+def _file_job(
+    model: LoadedModel, path: str, stamp: tuple[int, int], chunk_rows: int, *, with_proba: bool
+) -> _Job:
+    parquet = pq.ParquetFile(path, memory_map=True)
+    parts = plan_parts(path, parquet.metadata, stamp, chunk_rows)
     if not parts:
         raise InvalidInput(f"{path} has no rows to score")
-    parquet = pq.ParquetFile(path)
     present = set(parquet.schema_arrow.names)
     taken = [name for name in model.signature.input_names if name in present]
     sample = pa.Table.from_batches(
@@ -190,7 +198,7 @@ def _file_job(model: LoadedModel, path: str, chunk_rows: int, *, with_proba: boo
     )
     plan = make_plan(model, sample, with_proba=with_proba)
     names = _output_names(model, plan, parquet.schema_arrow.names)
-    return _Job(plan, names, parquet.metadata.num_rows, source=path, parts=parts)
+    return _Job(plan, names, parquet.metadata.num_rows, source=path, stamp=stamp, parts=parts)
 
 
 def _run(
@@ -203,7 +211,7 @@ def _run(
     progress: Callable[[int, int | None], None] | None,
     started: float,
 ) -> BatchResult:
-    sink = _Sink(output, job.source)
+    sink = _Sink(output, job)
     ids = IdSequence()
     done = 0
     first_id = last_id = ""
@@ -242,10 +250,11 @@ def _run(
 class _Sink:
     """Where scored chunks go: a Parquet file (spliced beside a Parquet input), or a table."""
 
-    def __init__(self, output: str | os.PathLike[str] | None, source: str | None) -> None:
+    def __init__(self, output: str | os.PathLike[str] | None, job: _Job) -> None:
+        source = job.source
         self._atomic = AtomicParquet(output) if output is not None and source is None else None
         self._splice = (
-            SplicedParquet(output, source, plain=(ID_COLUMN,))
+            SplicedParquet(output, source, footer=job.footer, stamp=job.stamp, plain=(ID_COLUMN,))
             if output is not None and source is not None
             else None
         )
