@@ -19,9 +19,15 @@ previous run's output is deleted before each timed run, so no run pays for freei
   one process with class probabilities too, against raw ``predict`` + ``predict_proba``.
 
 Each figure is the median of ``--repeats`` runs. The runs are interleaved (every figure once,
-then again), so a change in the machine's load hits all of them alike; the two-worker cluster
-stays up, idle, during the one-process runs and the anchor. The load average is printed before
-and after. Run by hand::
+then again), so a change in the machine's load hits all of them alike: first the one-process
+figures with their anchors, then, with the cluster up, the anchor again (beside the idle
+cluster) and the two-worker figures, whose ratios are taken to that second anchor. The load
+average is printed before and after, and so are CPU seconds: of this thread for the anchor, of
+every process (this one, the scheduler in it, the workers, idle time included) for
+``score_batch``. With other work on
+the machine, the wall-clock ratios of the multi-process figure suffer most; the CPU seconds
+give the best ratio idle cores would show (raw CPU over ours, times the cores used). Run by
+hand::
 
     .venv/bin/python benchmarks/batch.py [--rows 1000000] [--repeats 3] [--workers 2]
 """
@@ -29,6 +35,7 @@ and after. Run by hand::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -65,11 +72,39 @@ def _setup(rows: int, seed: int) -> tuple[Any, Any, Any]:
     return model, frame, pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _timed(run: Any, before: Any) -> float:
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its children (the local cluster)."""
+    import psutil  # type: ignore[import-untyped]  # comes with dask[distributed]
+
+    me = psutil.Process()
+    total: float = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
+def _timed(run: Any, before: Any, *, this_thread: bool) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (of all processes, or of this thread alone)."""
     before()
-    started = time.perf_counter()
+    cpu, thread, started = _cpu(), time.thread_time(), time.perf_counter()
     run()
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return wall, time.thread_time() - thread if this_thread else _cpu() - cpu
+
+
+def _interleaved(
+    runs: dict[str, Any], repeats: int, before: Any
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Every run once, then again, ``repeats`` times: wall and CPU seconds per run."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    cpus: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            wall, cpu = _timed(run, before, this_thread=name.startswith("raw"))
+            times[name].append(wall)
+            cpus[name].append(cpu)
+    return times, cpus
 
 
 def main() -> int:
@@ -104,18 +139,22 @@ def main() -> int:
         def clear() -> None:
             out.unlink(missing_ok=True)
 
+        here: dict[str, Any] = {
+            "raw": lambda: raw.predict(matrix),
+            "raw_blocks": lambda: np.concatenate(
+                [raw.predict(matrix[i : i + BLOCK]) for i in range(0, len(matrix), BLOCK)]
+            ),
+            "raw_both": lambda: (raw.predict(matrix), raw.predict_proba(matrix)),
+            "local": lambda: score_batch(model, source, out, with_proba=False),
+            "both": lambda: score_batch(model, source, out),
+        }
+        times, cpus = _interleaved(here, args.repeats, clear)
         started = time.perf_counter()
         with open_executor(workers=args.workers) as executor:
             startup_s = time.perf_counter() - started
             score_batch(model, table.slice(0, 1_000), executor=executor, with_proba=False)
-            runs: dict[str, Any] = {
-                "raw": lambda: raw.predict(matrix),
-                "raw_blocks": lambda: np.concatenate(
-                    [raw.predict(matrix[i : i + BLOCK]) for i in range(0, len(matrix), BLOCK)]
-                ),
-                "raw_both": lambda: (raw.predict(matrix), raw.predict_proba(matrix)),
-                "local": lambda: score_batch(model, source, out, with_proba=False),
-                "both": lambda: score_batch(model, source, out),
+            spread: dict[str, Any] = {
+                "raw_with_cluster": here["raw"],
                 "dask": lambda: score_batch(
                     model, source, out, executor=executor, with_proba=False
                 ),
@@ -123,22 +162,23 @@ def main() -> int:
                     model, table, out, executor=executor, with_proba=False
                 ),
             }
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            for _ in range(args.repeats):  # interleaved, so a change of load hits every figure
-                for name, run in runs.items():
-                    times[name].append(_timed(run, clear))
-    median = {name: statistics.median(values) for name, values in times.items()}
+            more_times, more_cpus = _interleaved(spread, args.repeats, clear)
+    median = {name: statistics.median(values) for name, values in {**times, **more_times}.items()}
+    cpu_s = {name: statistics.median(values) for name, values in {**cpus, **more_cpus}.items()}
 
     rows = args.rows
     raw_s = median["raw"]
     print(f"{rows:,} rows x {table.num_columns} features, GradientBoostingClassifier(100)")
     print(f"  load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"  raw model.predict(numpy)          {raw_s:7.3f} s  {rows / raw_s:12,.0f} rows/s")
+    again = median["raw_with_cluster"]
+    print(f"    again, beside the idle cluster  {again:7.3f} s  {rows / again:12,.0f} rows/s")
+    dask_goal = f"(target >= {TARGET_DASK}x; vs raw beside the cluster)"
     for label, name, anchor, goal in [
         ("score_batch, 1 process -> Parquet", "local", "raw", f"(target >= {TARGET_LOCAL}x)"),
-        (f"score_batch, {args.workers} Dask workers", "dask", "raw", f"(target >= {TARGET_DASK}x)"),
-        (f"  from a table in memory, {args.workers} wk", "shipped", "raw", "(for information)"),
-        ("raw predict, 32,768-row blocks", "raw_blocks", "raw", "(for information)"),
+        (f"score_batch, {args.workers} Dask workers", "dask", "raw_with_cluster", dask_goal),
+        (f"  from a table in memory, {args.workers} wk", "shipped", "raw_with_cluster", "(info)"),
+        ("raw predict, 32,768-row blocks", "raw_blocks", "raw", "(info)"),
         ("score_batch + proba, 1 process", "both", "raw_both", "(vs raw predict+proba"),
     ]:
         seconds = median[name]
@@ -149,6 +189,13 @@ def main() -> int:
             f"  {label:33s} {seconds:7.3f} s  {rows / seconds:12,.0f} rows/s  {ratio:5.2f}x {goal}"
         )
     print(f"  Dask cluster start (not timed above) {startup_s:.1f} s")
+    local_bound = cpu_s["raw"] / cpu_s["local"]
+    dask_bound = min(args.workers, os.cpu_count() or 1) * cpu_s["raw_with_cluster"] / cpu_s["dask"]
+    print(
+        f"  CPU seconds: raw {cpu_s['raw']:.2f}, 1 process {cpu_s['local']:.2f}, "
+        f"{args.workers} workers {cpu_s['dask']:.2f} (all processes); on idle cores the wall "
+        f"ratios could reach at most {local_bound:.2f}x and {dask_bound:.2f}x"
+    )
     return 0
 
 
