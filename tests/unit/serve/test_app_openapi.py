@@ -7,7 +7,9 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import numpy as np
+import openapi_spec_validator
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
@@ -28,9 +30,6 @@ if TYPE_CHECKING:
 
     from modelcycle.services.serve.request_log import ASGIApp, Message
 
-# Test-side libraries not in the test extra yet: the module skips without them.
-jsonschema = pytest.importorskip("jsonschema")
-openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
 Validator = jsonschema.Draft202012Validator
 
 ROW: dict[str, Any] = {"city": "paris", "plan": "pro", "age": 30, "spend": 12.5, "vip": True}
