@@ -18,7 +18,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
 
-from modelcycle.core.errors import InvalidInput
+from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.services.packaging.flavors import get_flavor
 from modelcycle.services.packaging.loaded import LoadedModel
 from modelcycle.services.packaging.package import load_packaged, package_model
@@ -220,6 +220,8 @@ def test_input_problems_in_a_file_are_named(
     pq.write_table(pa.Table.from_pandas(rows.head(0), preserve_index=False), source)
     with pytest.raises(InvalidInput, match="no rows"):
         score_batch(gbm, source)
+    with pytest.raises(NotFound, match=r"no Parquet file at .*nowhere\.parquet"):
+        score_batch(gbm, tmp_path / "nowhere.parquet")
     (tmp_path / "text.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(InvalidInput, match="not a Parquet file"):
         score_batch(gbm, tmp_path / "text.parquet")

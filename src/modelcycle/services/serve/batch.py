@@ -11,6 +11,14 @@ The input is checked against the model signature once, before any scoring (the e
 column); a numeric signature is then fed straight from Arrow without per-chunk re-validation
 (see ``_batch_frames``). ``on_chunk`` receives each chunk's ids, inputs and predictions, which is
 how a caller logs predictions; ``progress`` receives the rows done and the total when known.
+
+A Parquet file given by path is scored where it lies: the chunks are its row groups, workers
+that see the same file (same size and modification time) read their own chunks, only the
+columns the model takes, and send back only the predictions; the driver reads rows only for
+``on_chunk`` or a returned table. The output file is then spliced: the scores' columns, encoded
+here, beside the input's column chunks copied as bytes (``_batch_output.SplicedParquet``), so
+the input columns are never decoded or encoded again. Workers that do not see the file get
+each chunk's rows from the driver instead.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelcycle.core.errors import InvalidInput
+from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan, score_table
 from modelcycle.services.serve._batch_ids import IdSequence
 from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, splice_footer
@@ -126,8 +134,10 @@ def score_batch(
 
     Raises:
         InvalidInput: no rows, a bad option, an input that does not fit the signature (every
-            column problem named), an input column named like an output column, or a chunk
-            the model refused. No output file is left behind.
+            column problem named), an input column named like an output column, a chunk
+            the model refused, or a Parquet input that changed while it was scored. No output
+            file is left behind.
+        NotFound: no file at the Parquet input's path.
     """
     started = time.perf_counter()
     if chunk_rows < 1 or max_in_flight < 1:
@@ -136,6 +146,8 @@ def score_batch(
         )
     if isinstance(batches, str | os.PathLike):
         path = str(Path(batches).absolute())  # workers may not share this working folder
+        if not Path(path).is_file():
+            raise NotFound(f"no Parquet file at {path}; check the path")
         stamp = fingerprint(path)
         footer = splice_footer(path)
         if footer is not None:
