@@ -240,3 +240,33 @@ def test_bad_array_input_is_refused(data: object, message: str) -> None:
 def test_validated_output_of_a_valid_example_is_the_example(typed_frame: pd.DataFrame) -> None:
     signature = infer_signature(typed_frame)
     assert validate_input(typed_frame, signature) is typed_frame
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        ("float", "float64"),
+        ("integer", "float64"),
+        ("datetime", "datetime64"),
+        ("boolean", "boolean"),
+    ],
+)
+def test_a_nullable_column_of_only_missing_values_is_typed_not_refused(
+    dtype: str, expected: str
+) -> None:
+    # A one-row request with null: pandas holds the column as objects, which is not text.
+    signature = Signature(inputs=(ColumnSpec("x", dtype, nullable=True),))
+    frame = validate_input({"x": [None]}, signature)
+    assert isinstance(frame, pd.DataFrame)
+    assert str(frame["x"].dtype).startswith(expected)
+    assert frame["x"].isna().all()  # missing stays missing: never 0, False or ""
+    with pytest.raises(InvalidInput, match="1 missing value but the column is not nullable"):
+        validate_input({"x": [None]}, Signature(inputs=(ColumnSpec("x", dtype),)))
+
+
+def test_missing_booleans_stay_missing() -> None:
+    signature = Signature(inputs=(ColumnSpec("vip", "boolean", nullable=True),))
+    frame = validate_input({"vip": [True, None, False]}, signature)
+    assert isinstance(frame, pd.DataFrame)
+    assert frame["vip"].tolist()[0] is True
+    assert frame["vip"].isna().tolist() == [False, True, False]

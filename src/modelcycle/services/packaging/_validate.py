@@ -119,9 +119,9 @@ def _raise_if(problems: list[str], signature: Signature) -> None:
 def _check_column(
     series: pd.Series[Any], spec: ColumnSpec, nulls: int
 ) -> tuple[str | None, pd.Series[Any]]:
-    family = pandas_family(series)
-    if family is None and nulls == len(series):
-        family = spec.dtype  # all missing: only the null check applies
+    # All missing (a one-row request's null, say, which pandas holds as an object column):
+    # nothing to check but the null rule.
+    family = spec.dtype if nulls == len(series) else pandas_family(series)
     accepted = family
     if family == "float" and spec.dtype == "integer" and _whole(series):
         accepted = "integer"
@@ -162,7 +162,7 @@ def _convert(
         return None, series.astype("int64")
     if target == "category":
         return None, series.astype("category")
-    if target == "datetime" and family == "string":
+    if target == "datetime":  # text, or an object column of missing values
         parsed = pd.to_datetime(series, errors="coerce")
         bad = series[parsed.isna() & series.notna()]
         if len(bad):
@@ -171,8 +171,8 @@ def _convert(
                 series,
             )
         return None, parsed
-    if target == "boolean":
-        return None, series.astype("bool")
+    if target == "boolean":  # missing values stay missing (astype("bool") makes them False)
+        return None, series.astype("boolean" if series.isna().any() else "bool")
     if target == "string" and family == "category":
         return None, series.astype(object)
     return None, series
