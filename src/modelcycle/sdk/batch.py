@@ -4,7 +4,8 @@ The data is a dataset version or its ref (``"churn@3"``), a path, glob or URL of
 Parquet files, or a pandas/polars DataFrame or Arrow table. A string that names an existing
 file, ends like a data file (``.csv``, ``.parquet``...), or holds ``://`` or a glob
 character, is read as a source; any other string is a dataset
-reference. Scale-out: ``dask="tcp://host:8786"`` (default: ``MODELCYCLE_DASK``) or
+reference. One local Parquet file is scored where it lies: a worker that sees it reads its own
+row groups. Scale-out: ``dask="tcp://host:8786"`` (default: ``MODELCYCLE_DASK``) or
 ``workers=N`` for N local worker processes; the output is the same either way.
 """
 
@@ -120,9 +121,12 @@ def predict_batch(
 
 def _open_data(
     session: Session, data: object
-) -> tuple[Iterator[pa.RecordBatch], int | None, Callable[[], None]]:
+) -> tuple[Iterator[pa.RecordBatch] | str, int | None, Callable[[], None]]:
     from modelcycle.services.data.sources import open_source
 
+    local = _local_parquet(data)
+    if local is not None:  # scored where it lies: workers that see the file read their parts
+        return local, None, lambda: None
     if isinstance(data, str) and not _is_source_text(data):
         data = session.data.get(session.project, data)
     if isinstance(data, DatasetVersion):
@@ -131,6 +135,21 @@ def _open_data(
     stream = open_source(data)
     total = stream.total if stream.unit == "rows" else None
     return stream.batches, total, stream.close
+
+
+def _local_parquet(data: object) -> str | None:
+    """The path of ``data`` when it names one local Parquet file, else None."""
+    if not isinstance(data, str | Path) or "://" in str(data) or _GLOB.intersection(str(data)):
+        return None
+    path = Path(data).expanduser()
+    return str(path) if path.suffix.lower() == ".parquet" and _is_file(path) else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _is_source_text(text: str) -> bool:

@@ -78,3 +78,19 @@ def test_a_batch_larger_than_the_log_queue_is_logged_whole(frame: pd.DataFrame) 
     assert logged.height == 60_000
     assert logged["id"].to_list() == scored["prediction_id"].tolist()
     assert logged["mean texture"].to_list() == rows["mean texture"].tolist()
+
+
+def test_a_local_parquet_file_is_scored_where_it_lies_like_a_frame(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    frame.head(300).to_parquet(source, row_group_size=128)
+    from_file = mc.predict_batch("bc@1", str(source), tmp_path / "a.parquet")
+    from_frame = mc.predict_batch("bc@1", frame.head(300), tmp_path / "b.parquet")
+    a = pd.read_parquet(tmp_path / "a.parquet").drop(columns="prediction_id")
+    b = pd.read_parquet(tmp_path / "b.parquet").drop(columns="prediction_id")
+    pd.testing.assert_frame_equal(a, b)
+    assert not isinstance(from_file, pd.DataFrame)
+    assert not isinstance(from_frame, pd.DataFrame)
+    assert from_file.rows == 300
+    assert len(mc.predictions("bc@1")) == 600
