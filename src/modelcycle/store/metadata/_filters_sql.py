@@ -18,7 +18,7 @@ from modelcycle.store.metadata._tables import latest_metrics, params, projects, 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import ColumnElement, Select
+    from sqlalchemy import ColumnElement, FromClause, Select
 
     from modelcycle.core.filters import Expr
 
@@ -74,10 +74,42 @@ def _comparison(cmp: Comparison, run_pk: ColumnElement[int]) -> ColumnElement[bo
         return ~exists().where(has_key)
     if cmp.op is Op.IS_NOT_NULL:
         return exists().where(has_key)
+    return exists().where(has_key, value_condition(table, cmp))
+
+
+def value_condition(table: FromClause, cmp: Comparison) -> ColumnElement[bool]:
+    """``cmp`` on the value column of ``table``, a keyed table or an alias of one."""
     column = table.c.value
-    if namespace is not Namespace.METRICS and isinstance(cmp.value, float):
+    if cmp.field.namespace is not Namespace.METRICS and isinstance(cmp.value, float):
         column = table.c.value_num  # a number compared with a param or tag: numerically
-    return exists().where(has_key, _apply(column, cmp.op, cmp.value))
+    return _apply(column, cmp.op, cmp.value)
+
+
+def split_joinable(expr: Expr | None) -> tuple[tuple[Comparison, ...], Expr | None]:
+    """The conditions of ``expr`` a search can join, and the rest (None when nothing is left).
+
+    A comparison of a metric, param or tag with a value, required by the whole filter (the
+    filter itself or an item of its top-level ``and``), holds for a run exactly when the
+    run's one row of that key (``run_pk`` and ``key`` are unique) matches it: an inner join
+    on that row can stand for its ``EXISTS`` subquery.
+    """
+    if expr is None:
+        return (), None
+    items = expr.items if isinstance(expr, And) else (expr,)
+    joined: list[Comparison] = []
+    rest: list[Expr] = []
+    for item in items:
+        if (
+            isinstance(item, Comparison)
+            and item.field.namespace is not Namespace.ATTRIBUTES
+            and item.op not in (Op.IS_NULL, Op.IS_NOT_NULL)
+        ):
+            joined.append(item)
+        else:
+            rest.append(item)
+    if not rest:
+        return tuple(joined), None
+    return tuple(joined), rest[0] if len(rest) == 1 else And(tuple(rest))
 
 
 def _apply(column: Any, op: Op, value: Any) -> ColumnElement[bool]:

@@ -11,17 +11,26 @@ import functools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, exists, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import Join
 
 from modelcycle.core.errors import NotImplementedYet
 from modelcycle.core.filters import Namespace
 from modelcycle.store.metadata import _bulk
-from modelcycle.store.metadata._filters_sql import compile_filter, compile_order, keyed_table
+from modelcycle.store.metadata._filters_sql import (
+    compile_filter,
+    compile_order,
+    keyed_table,
+    split_joinable,
+    value_condition,
+)
 from modelcycle.store.metadata._run_rows import page_columns
 from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Select
+    from sqlalchemy import ColumnElement, FromClause, Select
     from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.sql.compiler import SQLCompiler
 
     from modelcycle.core.filters import Expr, OrderKey
 
@@ -100,6 +109,27 @@ def _prepared(query: Select[Any], dialect: Dialect) -> _Prepared:
     raise NotImplementedYet(f"searches through a driver with paramstyle {dialect.paramstyle!r}")
 
 
+class _InOrder(Join):
+    """An inner join whose left side SQLite must read first (``CROSS JOIN ... ON``).
+
+    Without statistics SQLite may drive a search from a filtered key's index, reading every
+    run that passes the filter before sorting them, where walking the ordered key's index
+    stops after one page. Elsewhere this is a plain ``JOIN``.
+    """
+
+    inherit_cache = True
+
+
+@compiles(_InOrder, "sqlite")
+def _in_order_on_sqlite(join: _InOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = compiler.process(join.left, **kw)
+    right = compiler.process(join.right, **kw)
+    if join.onclause is None:
+        return f"{left} CROSS JOIN {right}"
+    return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
+
+
 def count_query(project_ids: tuple[int, ...] | None, expr: Expr | None) -> Select[Any]:
     """How many runs match."""
     query = select(func.count()).select_from(runs)
@@ -148,23 +178,33 @@ def _keyed_search(
 ) -> tuple[Select[Any], Select[Any]]:
     """Both phases of a search ordered by a metric, param or tag.
 
-    The first phase walks the ordered key's index: its conditions on metrics, params and
-    tags match the walked rows' ``run_pk``, so they are tested before the run is read.
+    The first phase walks the ordered key's index, joined in that order (``_InOrder``) with
+    the rows of the keys the filter requires, then with the run: its conditions on metrics,
+    params and tags are tested on the walked row's ``run_pk`` before the run is read.
     """
     first, rest = order_by[0], order_by[1:]
     table = keyed_table(first.field.namespace)
     ordered = table.alias("order_key")
-    phase_a, rest_terms = compile_order(
-        _base(dialect)
-        .join(
-            ordered,
-            and_(
-                ordered.c.run_pk == runs.c.pk,
-                ordered.c.key == first.field.key,
-                ordered.c.value.is_not(None),
-            ),
+    joined, remaining = split_joinable(expr)
+    source: FromClause = ordered
+    for index, cmp in enumerate(joined):
+        alias = keyed_table(cmp.field.namespace).alias(f"filter_{index}")
+        on = and_(
+            alias.c.run_pk == ordered.c.run_pk,
+            alias.c.key == cmp.field.key,
+            value_condition(alias, cmp),
         )
-        .where(*_where(project_ids, expr, ordered.c.run_pk)),
+        source = _InOrder(source, alias, on)
+    source = _InOrder(source, runs, runs.c.pk == ordered.c.run_pk)
+    phase_a, rest_terms = compile_order(
+        select(*page_columns(dialect))
+        .select_from(source)
+        .join(projects, projects.c.id == runs.c.project_id)
+        .where(
+            ordered.c.key == first.field.key,
+            ordered.c.value.is_not(None),
+            *_where(project_ids, remaining, ordered.c.run_pk),
+        ),
         rest,
     )
     value = ordered.c.value.desc() if first.descending else ordered.c.value.asc()
