@@ -26,7 +26,7 @@ def feed_estimator(model: object, data: Any) -> Any:
             return data.to_numpy()
         return data
     if names is not None and len(names) == data.shape[1]:
-        return pd.DataFrame(data, columns=list(names))
+        return pd.DataFrame(data, columns=list(names), copy=False)  # pandas 3 copies by default
     return data
 
 
