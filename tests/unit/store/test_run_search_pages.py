@@ -136,3 +136,36 @@ def test_search_builds_the_runs_get_builds(store: SqlMetadataStore) -> None:
     xs = [run.metrics["x"] for run in page]
     assert all(isinstance(x, float) for x in xs)
     assert any(math.isnan(x) for x in xs) or any(math.isinf(x) for x in xs)
+
+
+def test_a_search_analyzes_tables_postgresql_never_analyzed(postgres_url: str) -> None:
+    """Before its first search, a store has PostgreSQL analyze the run tables it never did.
+
+    Autovacuum is turned off on them first, so that only the search can have analyzed them.
+    """
+    metadata = open_metadata_store(postgres_url)
+    try:
+        names = ("runs", "latest_metrics", "params", "tags")
+        with metadata.uow.write() as conn:
+            for name in names:
+                conn.exec_driver_sql(f"ALTER TABLE {name} SET (autovacuum_enabled = false)")
+        _populate(metadata, count=5)
+
+        def tuples() -> dict[str, float]:
+            with metadata.uow.read() as conn:
+                rows = conn.exec_driver_sql(
+                    "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+                    "('runs', 'latest_metrics', 'params', 'tags')"
+                ).all()
+            return {str(name): float(count) for name, count in rows}
+
+        assert tuples() == dict.fromkeys(names, -1.0)
+        page = metadata.runs.search(
+            project_ids=None, expr=None, order_by=parse_order_by("metrics.m"), limit=10, offset=0
+        )
+        assert len(page) == 5
+        analyzed = tuples()
+        assert analyzed["runs"] == 5.0
+        assert all(count >= 0 for count in analyzed.values()), analyzed
+    finally:
+        metadata.close()

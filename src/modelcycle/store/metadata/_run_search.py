@@ -8,6 +8,8 @@ then the runs that have none, which sort last in either direction.
 from __future__ import annotations
 
 import functools
+import itertools
+import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, exists, func, select
@@ -29,7 +31,7 @@ from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, FromClause, Select
-    from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.sql.compiler import SQLCompiler
 
     from modelcycle.core.filters import Expr, OrderKey
@@ -122,12 +124,41 @@ class _InOrder(Join):
 
 @compiles(_InOrder, "sqlite")
 def _in_order_on_sqlite(join: _InOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    kw["asfrom"] = True
-    left = compiler.process(join.left, **kw)
-    right = compiler.process(join.right, **kw)
+    kw.pop("asfrom", None)
+    linter = kw.get("from_linter")
+    if linter:  # the two sides are joined, as SQLAlchemy's own joins tell its linter
+        linter.edges.update(itertools.product(join.left._from_objects, join.right._from_objects))
+    left = compiler.process(join.left, asfrom=True, **kw)
+    right = compiler.process(join.right, asfrom=True, **kw)
     if join.onclause is None:
         return f"{left} CROSS JOIN {right}"
     return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
+
+
+_SEARCHED_TABLES = ("runs", "latest_metrics", "params", "tags")
+_NEVER_ANALYZED = (
+    "SELECT c.relname FROM unnest(%s::text[]) AS t(name) "
+    "JOIN pg_class c ON c.oid = to_regclass(t.name) WHERE c.reltuples < 0"
+)
+_checked_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def ensure_statistics(conn: Connection) -> None:
+    """On PostgreSQL, analyze the searched tables the server has never analyzed.
+
+    Without statistics PostgreSQL takes every table for one row and plans nested loops that
+    read every run once per matching param (20 ms instead of 2 over 1,000 runs), until
+    autovacuum analyzes the tables, a minute or more after the runs were written. Checked
+    once per engine; a user who does not own the tables gets a warning from the server, no
+    error.
+    """
+    engine = conn.engine
+    if conn.dialect.name != "postgresql" or engine in _checked_engines:
+        return
+    never = _bulk.run(conn, _NEVER_ANALYZED, (list(_SEARCHED_TABLES),)).rows
+    if never:
+        _bulk.run(conn, "ANALYZE " + ", ".join(name for (name,) in never))
+    _checked_engines.add(engine)
 
 
 def count_query(project_ids: tuple[int, ...] | None, expr: Expr | None) -> Select[Any]:

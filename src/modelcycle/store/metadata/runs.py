@@ -28,7 +28,7 @@ from modelcycle.core.errors import NotFound
 from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._codec import loads
 from modelcycle.store.metadata._run_rows import RUN_COLUMNS, to_run, to_runs
-from modelcycle.store.metadata._run_search import count_query, search_rows
+from modelcycle.store.metadata._run_search import count_query, ensure_statistics, search_rows
 from modelcycle.store.metadata._run_writes import (
     apply_batch,
     insert_environment,
@@ -286,6 +286,7 @@ class RunRepository:
         ids = None if project_ids is None else tuple(project_ids)
         keys = tuple(order_by)
         with self._uow.query() as conn:
+            ensure_statistics(conn)
             rows = search_rows(conn, ids, expr, keys, limit, offset, one_statement=True)
         if rows is None:  # the page needs two statements: read them in one snapshot
             with self._uow.read() as conn:
