@@ -142,7 +142,7 @@ class PredictionLogWriter:
         return True
 
     def submit_many(self, records: Iterable[PredictionRecord]) -> int:
-        """Queue many records at once (batch scoring); never blocks on I/O.
+        """Queue many records at once; never blocks on I/O (for whole tables, see ``submit_table``).
 
         Malformed records are counted in ``rejected``; well-formed ones beyond the free room in
         the queue are dropped and counted in ``dropped``.
