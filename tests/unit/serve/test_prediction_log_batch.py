@@ -83,7 +83,7 @@ def test_a_closed_writer_or_a_malformed_table_is_refused(
     bad_ids = pa.array(["x", *ids.to_pylist()[1:]], pa.string())
     with pytest.raises(InvalidInput, match="id 'x' is not one of 32-character hex ids"):
         log(bad_ids, inputs, outputs)
-    with pytest.raises(InvalidInput, match="has no at, model_version_id, .*, outputs column"):
+    with pytest.raises(InvalidInput, match=r"has no at, model_version_id, .*, outputs column"):
         writer.submit_table(pa.table({"id": ids}))
     writer.close()
     with pytest.raises(StoreError, match="closed"):
