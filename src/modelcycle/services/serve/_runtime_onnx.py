@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from modelcycle.core.entities.model import LoggedModel
 
 _LAYOUTS = ("tensor", "columns")
+_OUT_OF_RANGE = (
+    "column {columns}: a value is beyond the float32 range (about ±3.4e38) that the ONNX form "
+    "of this model computes in"
+)
 _ELEMENT_TYPES = {"float": np.float32, "int64": np.int64, "string": object}
 
 
@@ -86,7 +90,13 @@ class OnnxRuntime(Runtime):
 
     def _feed(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, NDArray[Any]]:
         if self._tensor:
-            return {self._input_name: self._plan.matrix(columns, np.float32)}
+            with np.errstate(over="ignore"):  # JSON has no infinity: one here is an overflow
+                matrix = self._plan.matrix(columns, np.float32)
+            if np.isinf(matrix).any():
+                names = self.signature.input_names
+                bad = [names[i] for i in np.flatnonzero(np.isinf(matrix).any(axis=0))]
+                raise InvalidInput(_OUT_OF_RANGE.format(columns=", ".join(map(repr, bad))))
+            return {self._input_name: matrix}
         feed: dict[str, NDArray[Any]] = {}
         arrays = self._plan.arrays(columns)
         for name, kind, array in zip(self.signature.input_names, self._types, arrays, strict=True):
@@ -96,7 +106,11 @@ class OnnxRuntime(Runtime):
                     "missing values"
                 )
                 raise InvalidInput(msg)
-            feed[name] = array.astype(_ELEMENT_TYPES.get(kind, np.float32)).reshape(-1, 1)
+            with np.errstate(over="ignore"):
+                fed = array.astype(_ELEMENT_TYPES.get(kind, np.float32)).reshape(-1, 1)
+            if fed.dtype == np.float32 and np.isinf(fed).any():
+                raise InvalidInput(_OUT_OF_RANGE.format(columns=repr(name)))
+            feed[name] = fed
         return feed
 
 
