@@ -23,13 +23,8 @@ from modelcycle.services.packaging.flavors import get_flavor
 from modelcycle.services.packaging.loaded import LoadedModel
 from modelcycle.services.packaging.package import load_packaged, package_model
 from modelcycle.services.serve._batch_ids import IdSequence
-from modelcycle.services.serve._batch_output import (
-    SplicedParquet,
-    _Decoder,
-    _encode,
-    _read_footer,
-    splice_footer,
-)
+from modelcycle.services.serve._batch_output import SplicedParquet, _read_footer, splice_footer
+from modelcycle.services.serve._thrift_compact import read_struct, write_struct
 from modelcycle.services.serve.batch import score_batch
 
 if TYPE_CHECKING:
@@ -234,9 +229,9 @@ def test_the_footer_codec_gives_back_the_bytes_it_read(rows: pd.DataFrame, tmp_p
     data = source.read_bytes()
     length = int.from_bytes(data[-8:-4], "little")
     footer = data[-8 - length : -8]
-    decoded = _Decoder(footer).struct()
+    decoded = read_struct(footer)
     again = bytearray()
-    _encode(decoded, again)
+    write_struct(decoded, again)
     assert bytes(again) == footer
     assert decoded == _read_footer(data, len(data))
     assert splice_footer(source) == decoded

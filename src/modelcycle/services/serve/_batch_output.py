@@ -16,8 +16,8 @@ Two writers:
   rebuilt from both with the offsets moved. The input's pages, encodings, compression and
   statistics are kept; its page indexes and bloom filters are left behind.
 
-The footer is Thrift's compact protocol; ``_Decoder`` and ``_encode`` read and write it as
-plain ``(field id, type, value)`` lists, keeping every field they are not told to change.
+The footer is Thrift's compact protocol, read and written by ``_thrift_compact`` as plain
+``(field id, type, value)`` lists that keep every field they are not told to change.
 """
 
 from __future__ import annotations
@@ -28,21 +28,18 @@ import struct
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput
+from modelcycle.services.serve import _thrift_compact as thrift
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-Fields = list[tuple[int, int, Any]]
-"""A Thrift struct: ``(field id, compact type, value)`` in field order."""
-
 _MAGIC = b"PAR1"
-_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
 _COPY_PIECE = 16 << 20
 # FileMetaData, RowGroup, ColumnChunk and ColumnMetaData field ids (parquet.thrift).
 _META_SCHEMA, _META_ROWS, _META_GROUPS, _META_KEY_VALUES, _META_ORDERS = 2, 3, 4, 5, 7
@@ -124,7 +121,7 @@ def _dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:
     ]
 
 
-def splice_footer(source: str | os.PathLike[str]) -> Fields | None:
+def splice_footer(source: str | os.PathLike[str]) -> thrift.Fields | None:
     """The footer of the Parquet file ``source``, or None when its chunks cannot be spliced.
 
     They cannot when the file is encrypted or keeps column data in other files.
@@ -138,8 +135,8 @@ def splice_footer(source: str | os.PathLike[str]) -> Fields | None:
         return None
     external = any(
         fid == _CHUNK_FILE_PATH or fid in _CHUNK_ENCRYPTED
-        for group in _field(meta, _META_GROUPS)[1]
-        for column in _field(group, _GROUP_COLUMNS)[1]
+        for group in thrift.field(meta, _META_GROUPS)[1]
+        for column in thrift.field(group, _GROUP_COLUMNS)[1]
         for fid, _, _ in column
     )
     return None if external else meta
@@ -159,7 +156,7 @@ class SplicedParquet:
         path: str | os.PathLike[str],
         source: str | os.PathLike[str],
         *,
-        footer: Fields | None = None,
+        footer: thrift.Fields | None = None,
         stamp: tuple[int, int] | None = None,
         plain: Sequence[str] = (),
     ) -> None:
@@ -184,10 +181,10 @@ class SplicedParquet:
         except BaseException:
             self.abort()
             raise
-        self._groups: list[Fields] = []
+        self._groups: list[thrift.Fields] = []
         self._size = 0
         self._rows = 0
-        self._scores: Fields | None = None
+        self._scores: thrift.Fields | None = None
         self._scores_schema: pa.Schema | None = None
         self._append(_MAGIC)
 
@@ -196,20 +193,20 @@ class SplicedParquet:
 
         The previous group's write is finished first, and its error, if any, raised here.
         """
-        rows = _field(_field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
+        rows = thrift.field(thrift.field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
         if scores.num_rows != rows:
             raise InvalidInput(f"row group {group} has {rows} rows, not {scores.num_rows}")
         self._wait()
         self._pending = self._thread.submit(self._write, group, scores)
 
     def _write(self, group: int, scores: pa.Table) -> None:
-        source_group = _field(self._meta, _META_GROUPS)[1][group]
+        source_group = thrift.field(self._meta, _META_GROUPS)[1][group]
         rows = scores.num_rows
         encoded = _encode_scores(scores, self._plain)
         meta = _read_footer(encoded, len(encoded))
         if self._scores is None:
             self._scores, self._scores_schema = meta, scores.schema.remove_metadata()
-        ours = _field(meta, _META_GROUPS)[1][0]
+        ours = thrift.field(meta, _META_GROUPS)[1][0]
         start, end = _extent(ours)
         ours_at = self._size
         self._append(memoryview(encoded)[start:end])
@@ -217,18 +214,21 @@ class SplicedParquet:
         theirs_at = self._size
         self._copy(start_in, end_in - start_in)
         columns = [
-            *(_moved(c, ours_at - start) for c in _field(ours, _GROUP_COLUMNS)[1]),
-            *(_moved(c, theirs_at - start_in) for c in _field(source_group, _GROUP_COLUMNS)[1]),
+            *(_moved(c, ours_at - start) for c in thrift.field(ours, _GROUP_COLUMNS)[1]),
+            *(
+                _moved(c, theirs_at - start_in)
+                for c in thrift.field(source_group, _GROUP_COLUMNS)[1]
+            ),
         ]
-        unpacked = _field(ours, _GROUP_BYTES) + _field(source_group, _GROUP_BYTES)
+        unpacked = thrift.field(ours, _GROUP_BYTES) + thrift.field(source_group, _GROUP_BYTES)
         self._groups.append(
             [
-                (_GROUP_COLUMNS, _LIST, (_STRUCT, columns)),
-                (_GROUP_BYTES, _I64, unpacked),
-                (_GROUP_ROWS, _I64, rows),
-                (5, _I64, ours_at),
-                (_GROUP_COMPRESSED, _I64, self._size - ours_at),
-                (7, _I16, len(self._groups)),
+                (_GROUP_COLUMNS, thrift.LIST, (thrift.STRUCT, columns)),
+                (_GROUP_BYTES, thrift.I64, unpacked),
+                (_GROUP_ROWS, thrift.I64, rows),
+                (5, thrift.I64, ours_at),
+                (_GROUP_COMPRESSED, thrift.I64, self._size - ours_at),
+                (7, thrift.I16, len(self._groups)),
             ]
         )
         self._rows += rows
@@ -240,10 +240,12 @@ class SplicedParquet:
         self._thread.shutdown()
         if self._scores is None or self._scores_schema is None:
             raise InvalidInput("nothing was written")
-        if self._rows != _field(self._meta, _META_ROWS):
-            raise InvalidInput(f"{self._rows} of {_field(self._meta, _META_ROWS)} rows written")
+        if self._rows != thrift.field(self._meta, _META_ROWS):
+            raise InvalidInput(
+                f"{self._rows} of {thrift.field(self._meta, _META_ROWS)} rows written"
+            )
         footer = bytearray()
-        _encode(self._footer(self._scores, self._scores_schema), footer)
+        thrift.write_struct(self._footer(self._scores, self._scores_schema), footer)
         self._append(bytes(footer) + struct.pack("<I", len(footer)) + _MAGIC)
         os.fsync(self._out)
         os.close(self._out)
@@ -270,23 +272,30 @@ class SplicedParquet:
         if pending is not None:
             pending.result()
 
-    def _footer(self, scores: Fields, scores_schema: pa.Schema) -> Fields:
-        ours, theirs = _field(scores, _META_SCHEMA)[1], _field(self._meta, _META_SCHEMA)[1]
-        children = _field(ours[0], _SCHEMA_CHILDREN) + _field(theirs[0], _SCHEMA_CHILDREN)
-        root = _replaced(theirs[0], _SCHEMA_CHILDREN, _I32, children)
+    def _footer(self, scores: thrift.Fields, scores_schema: pa.Schema) -> thrift.Fields:
+        ours, theirs = (
+            thrift.field(scores, _META_SCHEMA)[1],
+            thrift.field(self._meta, _META_SCHEMA)[1],
+        )
+        children = thrift.field(ours[0], _SCHEMA_CHILDREN) + thrift.field(
+            theirs[0], _SCHEMA_CHILDREN
+        )
+        root = thrift.replaced(theirs[0], _SCHEMA_CHILDREN, thrift.I32, children)
         arrow = pa.schema([*scores_schema, *self._source_schema])
-        pair = [(1, _BINARY, b"ARROW:schema"), (2, _BINARY, _arrow_schema(arrow))]
-        meta: Fields = [
-            (1, _I32, max(_field(scores, 1), _field(self._meta, 1))),
-            (_META_SCHEMA, _LIST, (_STRUCT, [root, *ours[1:], *theirs[1:]])),
-            (_META_ROWS, _I64, self._rows),
-            (_META_GROUPS, _LIST, (_STRUCT, self._groups)),
-            (_META_KEY_VALUES, _LIST, (_STRUCT, [pair])),
-            (6, _BINARY, _field(scores, 6)),
+        pair = [(1, thrift.BINARY, b"ARROW:schema"), (2, thrift.BINARY, _arrow_schema(arrow))]
+        meta: thrift.Fields = [
+            (1, thrift.I32, max(thrift.field(scores, 1), thrift.field(self._meta, 1))),
+            (_META_SCHEMA, thrift.LIST, (thrift.STRUCT, [root, *ours[1:], *theirs[1:]])),
+            (_META_ROWS, thrift.I64, self._rows),
+            (_META_GROUPS, thrift.LIST, (thrift.STRUCT, self._groups)),
+            (_META_KEY_VALUES, thrift.LIST, (thrift.STRUCT, [pair])),
+            (6, thrift.BINARY, thrift.field(scores, 6)),
         ]
-        orders = [_field(m, _META_ORDERS, None) for m in (scores, self._meta)]
+        orders = [thrift.field(m, _META_ORDERS, None) for m in (scores, self._meta)]
         if orders[0] is not None and orders[1] is not None:
-            meta.append((_META_ORDERS, _LIST, (_STRUCT, [*orders[0][1], *orders[1][1]])))
+            meta.append(
+                (_META_ORDERS, thrift.LIST, (thrift.STRUCT, [*orders[0][1], *orders[1][1]]))
+            )
         return meta
 
     def _append(self, data: bytes | memoryview) -> None:
@@ -327,35 +336,35 @@ def _arrow_schema(schema: pa.Schema) -> bytes:
     return base64.b64encode(schema.serialize().to_pybytes())
 
 
-def _read_footer(source: int | bytes, size: int) -> Fields:
+def _read_footer(source: int | bytes, size: int) -> thrift.Fields:
     tail = source[size - 8 :] if isinstance(source, bytes) else os.pread(source, 8, size - 8)
     length = struct.unpack("<I", tail[:4])[0]
     if tail[4:] != _MAGIC or length + 12 > size:
         raise InvalidInput("the input is not a Parquet file (no Parquet footer at its end)")
     start = size - 8 - length
     if isinstance(source, bytes):
-        return _Decoder(source[start : size - 8]).struct()
+        return thrift.read_struct(source[start : size - 8])
     data = os.pread(source, length, start)
-    return _Decoder(data).struct()
+    return thrift.read_struct(data)
 
 
-def _extent(group: Fields) -> tuple[int, int]:
+def _extent(group: thrift.Fields) -> tuple[int, int]:
     """The bytes holding a row group's column chunks: first offset and end."""
     starts, ends = [], []
-    for column in _field(group, _GROUP_COLUMNS)[1]:
-        meta = _field(column, _CHUNK_META)
-        start = _field(meta, _COLUMN_DATA_PAGE)
-        dictionary = _field(meta, _COLUMN_DICTIONARY, 0)
+    for column in thrift.field(group, _GROUP_COLUMNS)[1]:
+        meta = thrift.field(column, _CHUNK_META)
+        start = thrift.field(meta, _COLUMN_DATA_PAGE)
+        dictionary = thrift.field(meta, _COLUMN_DICTIONARY, 0)
         if 0 < dictionary < start:
             start = dictionary
         starts.append(start)
-        ends.append(start + _field(meta, _COLUMN_COMPRESSED))
+        ends.append(start + thrift.field(meta, _COLUMN_COMPRESSED))
     return min(starts), max(ends)
 
 
-def _moved(column: Fields, delta: int) -> Fields:
+def _moved(column: thrift.Fields, delta: int) -> thrift.Fields:
     """A column chunk's metadata with its offsets moved by ``delta`` and page indexes dropped."""
-    moved: Fields = []
+    moved: thrift.Fields = []
     for fid, kind, value in column:
         if fid in _CHUNK_PAGE_INDEX:
             continue
@@ -368,134 +377,10 @@ def _moved(column: Fields, delta: int) -> Fields:
     return moved
 
 
-def _moved_meta(meta: Fields, delta: int) -> Fields:
+def _moved_meta(meta: thrift.Fields, delta: int) -> thrift.Fields:
     offsets = (_COLUMN_DATA_PAGE, _COLUMN_INDEX_PAGE, _COLUMN_DICTIONARY)
     return [
         (fid, kind, value + delta if fid in offsets and value > 0 else value)
         for fid, kind, value in meta
         if fid not in _COLUMN_BLOOM
     ]
-
-
-_MISSING = object()
-
-
-def _field(fields: Fields, fid: int, default: Any = _MISSING) -> Any:
-    for found, _, value in fields:
-        if found == fid:
-            return value
-    if default is _MISSING:
-        raise InvalidInput(f"the Parquet footer lacks field {fid}")
-    return default
-
-
-def _replaced(fields: Fields, fid: int, kind: int, value: Any) -> Fields:
-    kept = [f for f in fields if f[0] != fid]
-    return sorted([*kept, (fid, kind, value)], key=lambda f: f[0])
-
-
-class _Decoder:
-    """Reads Thrift compact-protocol structs from bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def struct(self) -> Fields:
-        fields: Fields = []
-        fid = 0
-        while True:
-            head = self._byte()
-            if head == 0:
-                return fields
-            kind = head & 0x0F
-            fid = fid + (head >> 4) if head >> 4 else self._zigzag()
-            value = kind == _TRUE if kind in (_TRUE, _FALSE) else self._value(kind)
-            fields.append((fid, kind, value))
-
-    def _value(self, kind: int) -> Any:
-        if kind in (_I16, _I32, _I64):
-            return self._zigzag()
-        if kind == _BINARY:
-            size = self._varint()
-            self.pos += size
-            return self.data[self.pos - size : self.pos]
-        if kind == _STRUCT:
-            return self.struct()
-        if kind in (_LIST, _SET):
-            head = self._byte()
-            size = self._varint() if head >> 4 == 15 else head >> 4
-            element = head & 0x0F
-            return element, [self._value(element) for _ in range(size)]
-        if kind in (_TRUE, _FALSE):  # a boolean inside a list
-            return self._byte() == 1
-        if kind == _BYTE:
-            return self._byte()
-        if kind == _DOUBLE:
-            self.pos += 8
-            return struct.unpack_from("<d", self.data, self.pos - 8)[0]
-        raise InvalidInput(f"the Parquet footer holds an unknown Thrift type {kind}")
-
-    def _byte(self) -> int:
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def _varint(self) -> int:
-        shift = result = 0
-        while True:
-            byte = self._byte()
-            result |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return result
-            shift += 7
-
-    def _zigzag(self) -> int:
-        number = self._varint()
-        return (number >> 1) ^ -(number & 1)
-
-
-def _encode(fields: Fields, out: bytearray) -> None:
-    last = 0
-    for fid, kind, value in fields:
-        wire = (_TRUE if value else _FALSE) if kind in (_TRUE, _FALSE) else kind
-        if 0 < fid - last <= 15:
-            out.append((fid - last) << 4 | wire)
-        else:
-            out.append(wire)
-            _varint((fid << 1) ^ (fid >> 63), out)
-        last = fid
-        if kind not in (_TRUE, _FALSE):
-            _encode_value(kind, value, out)
-    out.append(0)
-
-
-def _encode_value(kind: int, value: Any, out: bytearray) -> None:
-    if kind in (_I16, _I32, _I64):
-        _varint((value << 1) ^ (value >> 63), out)
-    elif kind == _BINARY:
-        _varint(len(value), out)
-        out += value
-    elif kind == _STRUCT:
-        _encode(value, out)
-    elif kind in (_LIST, _SET):
-        element, items = value
-        out.append(len(items) << 4 | element if len(items) < 15 else 0xF0 | element)
-        if len(items) >= 15:
-            _varint(len(items), out)
-        for item in items:
-            _encode_value(element, item, out)
-    elif kind in (_TRUE, _FALSE):
-        out.append(1 if value else 2)
-    elif kind == _BYTE:
-        out.append(value & 0xFF)
-    elif kind == _DOUBLE:
-        out += struct.pack("<d", value)
-    else:
-        raise InvalidInput(f"cannot write Thrift type {kind}")
-
-
-def _varint(number: int, out: bytearray) -> None:
-    while number >= 0x80:
-        out.append(number & 0x7F | 0x80)
-        number >>= 7
-    out.append(number)

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelcycle.services.packaging.loaded import LoadedModel
-    from modelcycle.services.serve._batch_output import Fields
+    from modelcycle.services.serve._thrift_compact import Fields
 
     Scored = tuple[pa.Table | ParquetPart, np.ndarray[Any, Any], np.ndarray[Any, Any] | None]
 
