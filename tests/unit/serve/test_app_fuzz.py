@@ -9,7 +9,6 @@ ASGI, wrapped as a server runs it (``wrap_app``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tests.unit.serve.asgi_call import call
 
 import modelcycle as mc
 from modelcycle.sdk import session
@@ -33,7 +33,7 @@ from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from modelcycle.services.serve.request_log import ASGIApp, Message
+    from modelcycle.services.serve.request_log import ASGIApp
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
@@ -92,39 +92,7 @@ NASTY: list[bytes] = [
 
 
 def _call(app: ASGIApp, path: str, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-    sent: list[Message] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def run() -> None:
-        await app(scope, receive, send)
-
-    asyncio.run(run())
-    start = sent[0]
-    return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+    return call(app, "POST", path, body)
 
 
 def _check(app: ASGIApp, body: bytes) -> None:

@@ -3,7 +3,6 @@ bodies they refuse are answered 4xx, for a model with a column of every JSON-che
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
+from tests.unit.serve.asgi_call import call
 
 import modelcycle as mc
 from modelcycle.sdk import session
@@ -28,7 +28,7 @@ from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from modelcycle.services.serve.request_log import ASGIApp, Message
+    from modelcycle.services.serve.request_log import ASGIApp
 
 Validator = jsonschema.Draft202012Validator
 
@@ -37,34 +37,8 @@ NAMES = list(ROW)
 
 
 def _call(app: ASGIApp, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
-    sent: list[Message] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def run() -> None:
-        await app(scope, receive, send)
-
-    asyncio.run(run())
-    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    status, _, answer = call(app, method, path, body)
+    return status, json.loads(answer)
 
 
 @pytest.fixture(scope="module")
