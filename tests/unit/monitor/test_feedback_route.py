@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.unit.serve.apps import uvicorn_on_loopback
 
 from modelcycle.core.entities.prediction import PredictionRecord
 from modelcycle.services.monitor.feedback_route import feedback_route
@@ -68,18 +66,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     with PredictionLogWriter(metadata, artifacts) as writer:
         writer.submit_many(records)
     app = Starlette(routes=[feedback_route(metadata, artifacts, actor="endpoint", max_bytes=4096)])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield Server(port, metadata, [r.id for r in records])
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_on_loopback(app) as port:
+        yield Server(port, metadata, [r.id for r in records])
     metadata.close()
 
 

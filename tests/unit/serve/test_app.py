@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
+from tests.unit.serve.apps import uvicorn_on_loopback
 
 import modelcycle as mc
 from modelcycle.sdk import session
@@ -115,26 +114,6 @@ def server(tmp_path: Path, frame: pd.DataFrame, request: pytest.FixtureRequest) 
     with uvicorn_on_loopback(wrap_app(app, metrics, max_body_bytes=MAX_BODY)) as port:
         yield Server(port, holder, logged, runtime)
     session.configure()
-
-
-@contextmanager
-def uvicorn_on_loopback(app: Any) -> Iterator[int]:
-    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yields the port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_predict_takes_records_columns_and_one_row(server: Server, frame: pd.DataFrame) -> None:

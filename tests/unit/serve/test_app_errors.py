@@ -9,22 +9,21 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
+from tests.unit.serve.apps import model_app, uvicorn_on_loopback
 
 import modelcycle as mc
 from modelcycle.sdk import session
 from modelcycle.services.serve.app import build_app
 from modelcycle.services.serve.endpoint import wrap_app
 from modelcycle.services.serve.metrics import ServingMetrics
-from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
+from modelcycle.services.serve.model_holder import ModelHolder
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,24 +84,6 @@ class Client:
         return values
 
 
-@contextmanager
-def _served(app: Any) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def row() -> dict[str, float]:
     frame = load_breast_cancer(as_frame=True).data
@@ -119,16 +100,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         with mc.start_run() as run:
             mc.log_model(LogisticRegression(max_iter=5000).fit(x, y), input_example=x.head(10))
         version = mc.models.register(run, "bc")
-        current = session.get_session()
-        holder = ModelHolder(
-            lambda: current.registry.get("bc", version.ref),
-            lambda found: load_runtime(current.artifacts, found),
-            poll_seconds=3600,
-        )
-        holder.load_now()
-        metrics = ServingMetrics(lambda: 0, lambda: 0)
-        app = wrap_app(build_app(holder, metrics), metrics, max_body_bytes=MAX_BODY)
-        with _served(app) as port:
+        app, _ = model_app("bc", version.ref, max_body_bytes=MAX_BODY)
+        with uvicorn_on_loopback(app) as port:
             yield Client(port)
     finally:
         session.configure()
@@ -265,7 +238,7 @@ def test_a_model_still_loading_is_a_json_503(client: Client, row: dict[str, floa
     holder = ModelHolder(never, never, poll_seconds=3600)  # load_now never called
     metrics = ServingMetrics(lambda: 0, lambda: 0)
     app = wrap_app(build_app(holder, metrics), metrics, max_body_bytes=MAX_BODY)
-    with _served(app) as port:
+    with uvicorn_on_loopback(app) as port:
         loading = Client(port)
         answer = loading.call("POST", "/predict", json.dumps(row).encode())
         assert answer.status == 503
@@ -360,7 +333,7 @@ def test_a_failing_route_is_a_json_500_with_the_request_id(
     metrics = ServingMetrics(lambda: 0, lambda: 0)
     app = wrap_app(build_app(holder, metrics), metrics, max_body_bytes=MAX_BODY)
     metrics.registry.register(_BrokenCollector())
-    with _served(app) as port:
+    with uvicorn_on_loopback(app) as port:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/metrics", headers={"X-Request-Id": "trace-500"})
         response = connection.getresponse()

@@ -21,14 +21,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from tests.unit.serve.asgi_call import call
+from tests.unit.serve.apps import call, model_app
 
 import modelcycle as mc
 from modelcycle.sdk import session
-from modelcycle.services.serve.app import build_app
-from modelcycle.services.serve.endpoint import wrap_app
-from modelcycle.services.serve.metrics import ServingMetrics
-from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -138,15 +134,10 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         onnx = request.param == "onnx"
         if onnx:
             assert mc.models.export(version.ref, format="onnx").parity.passed
-        current = session.get_session()
-        holder = ModelHolder(
-            lambda: current.registry.get("churn", version.ref),
-            lambda found: load_runtime(current.artifacts, found, prefer_onnx=onnx),
-            poll_seconds=3600,
-        )
-        assert holder.load_now().runtime.name == request.param
-        metrics = ServingMetrics(lambda: 0, lambda: 0)
-        yield wrap_app(build_app(holder, metrics), metrics, max_body_bytes=1 << 20, access=False)
+        app, holder = model_app("churn", version.ref, prefer_onnx=onnx, access=False)
+        assert holder.current is not None
+        assert holder.current.runtime.name == request.param
+        yield app
     finally:
         session.configure()
 

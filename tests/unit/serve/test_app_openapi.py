@@ -16,14 +16,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
-from tests.unit.serve.asgi_call import call
+from tests.unit.serve.apps import call, model_app
 
 import modelcycle as mc
 from modelcycle.sdk import session
-from modelcycle.services.serve.app import build_app
-from modelcycle.services.serve.endpoint import wrap_app
-from modelcycle.services.serve.metrics import ServingMetrics
-from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -69,15 +65,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         with mc.start_run() as run:
             mc.log_model(model, input_example=frame.head(20))
         version = mc.models.register(run, "shop")
-        current = session.get_session()
-        holder = ModelHolder(
-            lambda: current.registry.get("shop", version.ref),
-            lambda found: load_runtime(current.artifacts, found),
-            poll_seconds=3600,
-        )
-        holder.load_now()
-        metrics = ServingMetrics(lambda: 0, lambda: 0)
-        yield wrap_app(build_app(holder, metrics), metrics, max_body_bytes=1 << 20)
+        yield model_app("shop", version.ref)[0]
     finally:
         session.configure()
 
