@@ -9,7 +9,6 @@ import math
 import shutil
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -37,22 +36,8 @@ from modelcycle.store.metadata import (
     upgrade,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 ASSETS = Path(__file__).parent.parent.parent / "assets" / "stores"
 V1, V2 = "a" * 32, "b" * 32
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mc.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    s = open_metadata_store(url)
-    yield s
-    s.close()
 
 
 def _ids(n: int) -> list[str]:

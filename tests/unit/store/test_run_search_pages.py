@@ -21,8 +21,7 @@ from modelcycle.core.ids import new_id
 from modelcycle.store.metadata import NewRun, SqlMetadataStore, open_metadata_store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +33,6 @@ class _Logged:
     m: float | None
     f: float | None
     p: str | None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mc.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    metadata = open_metadata_store(url)
-    yield metadata
-    metadata.close()
 
 
 def _populate(store: SqlMetadataStore, count: int = 40) -> list[_Logged]:

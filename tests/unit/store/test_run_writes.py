@@ -7,7 +7,6 @@ Each test runs on SQLite and on PostgreSQL, and checks the stored rows and the r
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import func, select
@@ -15,23 +14,8 @@ from sqlalchemy import func, select
 from modelcycle.core.entities.run import CodeVersion, RunStatus
 from modelcycle.core.errors import Conflict, NotFound, StoreError
 from modelcycle.core.ids import new_id
-from modelcycle.store.metadata import NewRun, SqlMetadataStore, open_metadata_store
+from modelcycle.store.metadata import NewRun, SqlMetadataStore
 from modelcycle.store.metadata._tables import latest_metrics, metric_chunks, params, tags
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mc.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    metadata = open_metadata_store(url)
-    yield metadata
-    metadata.close()
 
 
 def _new_run(store: SqlMetadataStore, run_tags: dict[str, str] | None = None) -> str:
