@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from modelcycle.core.errors import InvalidInput
+from modelcycle.services.monitor.drift._frames import family
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -230,22 +231,8 @@ def _expected_families(
     reference: pl.DataFrame, expected: Mapping[str, str] | None
 ) -> dict[str, str]:
     if expected is None:
-        return {name: _family(dtype) for name, dtype in reference.schema.items()}
+        return {name: family(dtype) for name, dtype in reference.schema.items()}
     return {name: _SIGNATURE_FAMILIES.get(dtype, "other") for name, dtype in expected.items()}
-
-
-def _family(dtype: pl.DataType) -> str:
-    if dtype == pl.Null:
-        return "null"
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype in (pl.String, pl.Categorical, pl.Enum):
-        return "text"
-    if dtype.is_temporal():
-        return "temporal"
-    return "other"
 
 
 def _schema_violations(current: pl.DataFrame, families: Mapping[str, str]) -> tuple[Any, ...]:
@@ -255,7 +242,7 @@ def _schema_violations(current: pl.DataFrame, families: Mapping[str, str]) -> tu
             found.append(SchemaViolation(name, "missing", "expected, but not in the window"))
             continue
         dtype = current.schema[name]
-        have = _family(dtype)
+        have = family(dtype)
         # An all-null column has no type to judge; text holding ISO times is how JSON logs them.
         if have in ("null", want) or (want == "temporal" and have == "text"):
             continue
@@ -271,7 +258,7 @@ def _schema_violations(current: pl.DataFrame, families: Mapping[str, str]) -> tu
 def _plan(reference: pl.DataFrame, current: pl.DataFrame, names: Sequence[str]) -> _Plan:
     plan = _Plan()
     for name in names:
-        ref, cur = _family(reference.schema[name]), _family(current.schema[name])
+        ref, cur = family(reference.schema[name]), family(current.schema[name])
         kinds = {ref, cur} - {"null"}
         if kinds == {"numeric"}:
             plan.ranges.append(name)
