@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
+import openapi_spec_validator
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -91,6 +92,8 @@ def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
             answer = json.loads(response.read())
         feedback = _post_feedback(port, {"prediction_id": answer["ids"][1], "label": 0})
         unknown = _post_feedback(port, {"prediction_id": "f" * 32, "label": 0})
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=10) as r:
+            document = json.loads(r.read())
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)  # waits, and closes the pipes
@@ -108,6 +111,9 @@ def test_the_served_predictions_are_logged_with_their_ids(store: str) -> None:
         assert current.metadata.feedback.get(answer["ids"][1]).label == 0
         assert unknown[0] == 404
         assert "f" * 32 in str(unknown[1]["detail"])
+        openapi_spec_validator.validate(document)  # the mounted /feedback is described too
+        described = document["paths"]["/feedback"]["post"]
+        assert {"200", "207", "404", "422"} <= set(described["responses"])
     finally:
         session.configure()
 

@@ -67,7 +67,7 @@ def serve(
     prediction written before is readable when the server starts again on the same store.
     """
     from modelcycle.sdk.session import configure, get_session
-    from modelcycle.services.monitor.feedback_route import feedback_route
+    from modelcycle.services.monitor.feedback_route import feedback_openapi, feedback_route
     from modelcycle.services.serve.endpoint import ServeSpec
     from modelcycle.services.serve.log_format import LOG_FORMATS, resolve_log_format
 
@@ -96,6 +96,7 @@ def serve(
         access_log=access_log,
         loop=loop,
         routes=(feedback_route,),  # POST /feedback: labels joined to logged predictions
+        openapi_paths={"/feedback": feedback_openapi()},
     )
     with hint_on(NotFound, "list the models with `modelcycle models list`"):
         get_session().registry.get(spec.project, ref)  # fails here, before binding the port

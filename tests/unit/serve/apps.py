@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from modelcycle.services.serve.request_log import ASGIApp, Message
 
+SHOP_ROW: dict[str, Any] = {"city": "paris", "plan": "pro", "age": 30, "spend": 12.5, "vip": True}
+"""One row for the ``shop_app`` fixture's model (``conftest.py``)."""
+
 
 def model_app(
     project: str,
@@ -70,9 +73,13 @@ def uvicorn_on_loopback(app: Any) -> Iterator[int]:
 
 
 def call(
-    app: ASGIApp, method: str, path: str, body: bytes = b""
+    app: ASGIApp,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    content_type: bytes = b"application/json",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    """Send one JSON request to ``app``: its status, headers and body."""
+    """Send one request (JSON unless said otherwise) to ``app``: its status, headers and body."""
     sent: list[Message] = []
     messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -93,7 +100,7 @@ def call(
         "root_path": "",
         "query_string": b"",
         "headers": [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 50000),

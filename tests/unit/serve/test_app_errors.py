@@ -181,7 +181,7 @@ CSV = b"mean radius,mean texture\n17.99,10.38\n"
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/csv", "multipart/form-data; boundary=x", "application/octet-stream"]
+    "content_type", ["multipart/form-data; boundary=x", "application/octet-stream", "image/png"]
 )
 def test_a_body_of_another_media_type_is_a_json_415(client: Client, content_type: str) -> None:
     for path in ("/predict", "/invocations"):
@@ -190,6 +190,19 @@ def test_a_body_of_another_media_type_is_a_json_415(client: Client, content_type
         detail = _is_json_error(answer)
         assert content_type.split(";")[0] in detail
         assert "application/json" in detail
+        assert "text/csv" in detail
+
+
+def test_a_csv_body_is_scored_over_http(client: Client, row: dict[str, float]) -> None:
+    header = ",".join(f'"{name}"' for name in row).encode()
+    values = ",".join(map(repr, row.values())).encode()
+    answer = client.call("POST", "/invocations", header + b"\n" + values + b"\n", "text/csv")
+    assert answer.status == 200, answer.body
+    expected = client.call("POST", "/predict", json.dumps(row).encode()).json
+    assert answer.json["probabilities"] == expected["probabilities"]
+    partial = client.call("POST", "/invocations", CSV, "text/csv")  # two of the 30 columns
+    assert partial.status == 422
+    assert "worst area" in _is_json_error(partial)
 
 
 @pytest.mark.parametrize(
@@ -243,9 +256,11 @@ def test_a_model_still_loading_is_a_json_503(client: Client, row: dict[str, floa
         answer = loading.call("POST", "/predict", json.dumps(row).encode())
         assert answer.status == 503
         assert "still loading" in _is_json_error(answer)
+        assert answer.headers["retry-after"] == "1"
         for path in ("/ready", "/ping", "/openapi.json"):
             answer = loading.call("GET", path)
             assert answer.status == 503
+            assert answer.headers["retry-after"] == "1"
             _is_json_error(answer)
         counted = loading.metrics()
     assert counted["modelcycle_requests_total", "/predict", "503"] == 1
@@ -273,7 +288,7 @@ def test_every_answer_is_counted_by_route_and_status(client: Client, row: dict[s
     ]
     for (method, path, body), status in sent:
         assert client.call(method, path, body).status == status
-    assert client.call("POST", "/predict", CSV, "text/csv").status == 415
+    assert client.call("POST", "/predict", CSV, "application/octet-stream").status == 415
     assert client.call("POST", "/predict", b'{"mean radius": "x"}').status == 422
     counted = _delta(before, client.metrics())
     requests = {(r, s): v for (name, r, s), v in counted.items() if name.endswith("_total")}

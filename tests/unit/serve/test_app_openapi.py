@@ -7,28 +7,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
-import numpy as np
 import openapi_spec_validator
-import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
-from tests.unit.serve.apps import call, model_app
-
-import modelcycle as mc
-from modelcycle.sdk import session
+from tests.unit.serve.apps import SHOP_ROW, call
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from modelcycle.services.serve.request_log import ASGIApp
 
 Validator = jsonschema.Draft202012Validator
 
-ROW: dict[str, Any] = {"city": "paris", "plan": "pro", "age": 30, "spend": 12.5, "vip": True}
+ROW = SHOP_ROW
 NAMES = list(ROW)
 
 
@@ -38,41 +26,8 @@ def _call(app: ASGIApp, method: str, path: str, body: bytes = b"") -> tuple[int,
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    mc.configure(str(tmp_path_factory.mktemp("store")))
-    mc.set_project("shop")
-    rng = np.random.default_rng(0)
-    spend = rng.normal(50, 10, 100)
-    spend[::7] = np.nan  # a nullable column
-    frame = pd.DataFrame(
-        {
-            "city": rng.choice(["paris", "lyon"], 100).astype(object),
-            "plan": pd.Categorical(rng.choice(["basic", "pro"], 100)),
-            "age": rng.integers(18, 80, 100),
-            "spend": spend,
-            "vip": rng.choice([True, False], 100),
-        }
-    )
-    target = (frame["city"] == "paris").astype(int)
-    prep = ColumnTransformer(
-        [
-            ("text", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
-            ("numbers", SimpleImputer(), ["age", "spend", "vip"]),
-        ]
-    )
-    model = Pipeline([("prep", prep), ("model", LogisticRegression())]).fit(frame, target)
-    try:
-        with mc.start_run() as run:
-            mc.log_model(model, input_example=frame.head(20))
-        version = mc.models.register(run, "shop")
-        yield model_app("shop", version.ref)[0]
-    finally:
-        session.configure()
-
-
-@pytest.fixture(scope="module")
-def schemas(app: ASGIApp) -> dict[str, Any]:
-    status, document = _call(app, "GET", "/openapi.json")
+def schemas(shop_app: ASGIApp) -> dict[str, Any]:
+    status, document = _call(shop_app, "GET", "/openapi.json")
     assert status == 200
     assert document["openapi"] == "3.1.0"
     openapi_spec_validator.validate(document)  # a valid OpenAPI 3.1 document
@@ -139,18 +94,18 @@ REFUSED = [
 
 @pytest.mark.parametrize(("path", "body"), ACCEPTED, ids=range(len(ACCEPTED)))
 def test_what_the_schema_accepts_is_answered(
-    app: ASGIApp, schemas: dict[str, Any], path: str, body: Any
+    shop_app: ASGIApp, schemas: dict[str, Any], path: str, body: Any
 ) -> None:
     assert schemas[path].is_valid(body)
-    status, answer = _call(app, "POST", path, json.dumps(body).encode())
+    status, answer = _call(shop_app, "POST", path, json.dumps(body).encode())
     assert status == 200, answer
 
 
 @pytest.mark.parametrize(("path", "body"), REFUSED, ids=range(len(REFUSED)))
 def test_what_the_schema_refuses_is_a_4xx(
-    app: ASGIApp, schemas: dict[str, Any], path: str, body: Any
+    shop_app: ASGIApp, schemas: dict[str, Any], path: str, body: Any
 ) -> None:
     assert not schemas[path].is_valid(body)
-    status, answer = _call(app, "POST", path, json.dumps(body).encode())
+    status, answer = _call(shop_app, "POST", path, json.dumps(body).encode())
     assert status in (400, 422), answer
     assert isinstance(answer["detail"], str)

@@ -85,6 +85,50 @@ def feedback_route(
     return Route(path, endpoint, methods=["POST"], name="feedback")
 
 
+def feedback_openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 path item of the route, for the serving app's ``/openapi.json``."""
+    item = {
+        "type": "object",
+        "properties": {"prediction_id": {"type": "string"}, "label": {}},
+        "required": ["prediction_id", "label"],
+    }
+    many = {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": item, "minItems": 1}},
+        "required": ["items"],
+    }
+    error = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+    answers = {
+        "200": "every label was stored; the body holds the counts",
+        "207": "some labels were stored, others were not (unknown ids or invalid items)",
+        "400": "the body is not JSON",
+        "404": "no label was stored: no id is a logged prediction",
+        "413": "the body is too large; send fewer items",
+        "422": "the body is JSON of the wrong shape",
+        "503": "the store could not be reached",
+    }
+    return {
+        "post": {
+            "summary": "The true label of logged predictions (joined by prediction id)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"oneOf": [item, many]}}},
+            },
+            "responses": {
+                code: {
+                    "description": text,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object"} if code < "300" else error
+                        }
+                    },
+                }
+                for code, text in answers.items()
+            },
+        }
+    }
+
+
 def _one(payload: object) -> tuple[str, Any]:
     if not isinstance(payload, dict):
         raise _Unprocessable(

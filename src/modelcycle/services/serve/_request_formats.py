@@ -11,9 +11,10 @@ Every function returns ``{column: [values...]}`` with one entry per row, or rais
 
 The body is read as JSON whatever ``Content-Type`` says, so quick calls work (``curl -d`` sends
 ``application/x-www-form-urlencoded``, a browser's ``fetch`` of a string ``text/plain``). Only
-a body that is not a JSON request has its label read (``content_type_problem``): labelled as
-another format than those (CSV, a form upload, bytes), it is answered 415 saying that only JSON
-is taken, rather than 400. Reading the label only then keeps it off a valid request's path.
+a body that is not a JSON request has its label read: ``text/csv`` is then read as CSV
+(``_csv_body``, as ``mlflow models serve`` takes it), and another format (a form upload, bytes)
+is answered 415 saying which formats are taken (``content_type_problem``), rather than 400.
+Reading the label only then keeps it off a valid JSON request's path.
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ if TYPE_CHECKING:
 Columns = dict[str, list[Any]]
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _CONTENT_TYPE = b"content-type"
-_READ_AS_JSON = frozenset(
-    {b"application/json", b"text/plain", b"application/x-www-form-urlencoded", b""}
+_TAKEN = frozenset(
+    {
+        b"application/json",
+        b"text/plain",
+        b"application/x-www-form-urlencoded",
+        b"",
+        b"text/csv",
+        b"application/csv",
+    }
 )
 
 
@@ -42,20 +50,21 @@ class BadRequest(ModelCycleError):
 
 
 def content_type_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """Why a body that is not a JSON request is a 415: its label names another format.
+    """Why a body that is not a scoring request is a 415: its label names another format.
 
-    ``None`` when ``Content-Type`` is absent, JSON (``application/json``, any ``+json``) or what
-    quick clients send by default; the body is then answered 400 for what is wrong with it.
+    ``None`` when ``Content-Type`` is absent, JSON (``application/json``, any ``+json``), CSV
+    or what quick clients send by default; the body is then answered 400 for what is wrong
+    with it.
     """
     for name, value in headers:
         if name == _CONTENT_TYPE:
             media = value.partition(b";")[0].strip().lower()
-            if media in _READ_AS_JSON or media.endswith(b"+json"):
+            if media in _TAKEN or media.endswith(b"+json"):
                 return None
             shown = media.decode("latin-1")[:100]
             return (
-                f"the body must be JSON (Content-Type: application/json), not {shown}; "
-                "CSV and other formats are not taken"
+                f"the body must be JSON (Content-Type: application/json) or CSV with a header "
+                f"line (text/csv), not {shown}"
             )
     return None
 

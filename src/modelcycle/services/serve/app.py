@@ -14,11 +14,12 @@ blocks or fails a request.
 
 Every error is JSON ``{"detail": "..."}`` saying what was wrong and how to fix it: an unknown
 route is a 404 naming the routes, a method a route does not take a 405 with ``Allow``, a body
-that is not a JSON request a 400, or a 415 when ``Content-Type`` names another format (CSV),
+that is neither a JSON request nor CSV (``Content-Type: text/csv``, a header line then rows,
+as ``mlflow models serve`` takes) a 400, or a 415 when ``Content-Type`` names another format,
 input that does not match the signature (or numbers out of its types' range) a 422, a model
-still loading a 503; only a fault of the server is a 500, whose body also gives the
-``request_id`` its log lines carry. (The body limit's 413 and the request log's 500 are JSON
-too.)
+still loading a 503 with ``Retry-After``; only a fault of the server is a 500, whose body also
+gives the ``request_id`` its log lines carry. (The body limit's 413 and the request log's 500
+are JSON too.)
 
 The two scoring routes are plain ASGI callables inside Starlette's router (so middleware still
 wraps them): no ``Request`` or ``Response`` objects, the body parsed by orjson into columns,
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelcycle.core.errors import InvalidInput
+from modelcycle.services.serve._csv_body import csv_columns, is_csv
 from modelcycle.services.serve._request_formats import (
     BadRequest,
     content_type_problem,
@@ -49,7 +51,14 @@ from modelcycle.services.serve.log_format import current_request_id
 from modelcycle.services.serve.openapi import openapi_document
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Mapping,
+        MutableMapping,
+        Sequence,
+    )
 
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -71,6 +80,7 @@ log = logging.getLogger("modelcycle.serve")
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _JSON_TYPE = (b"content-type", b"application/json")
+_RETRY_AFTER = (b"retry-after", b"1")
 SWITCH_INTERVAL_S = 0.0005
 """The interpreter's thread switch interval while the app serves (see ``_favour_latency``)."""
 MAX_HEADER_IDS = 100
@@ -84,11 +94,15 @@ def build_app(
     *,
     log_predictions: PredictionLog | None = None,
     on_shutdown: Sequence[Callable[[], None]] = (),
+    openapi_paths: Mapping[str, Any] | None = None,
 ) -> Starlette:
     """The ASGI app serving ``holder``'s current version.
 
     ``on_shutdown`` runs when the server stops gracefully (e.g. flushing the prediction log).
+    ``openapi_paths`` are OpenAPI path items of routes mounted besides the app's own (such as
+    ``POST /feedback``), added to ``/openapi.json``.
     """
+    openapi_paths = dict(openapi_paths or {})
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.routing import Route
@@ -100,7 +114,7 @@ def build_app(
         serving = holder.current
         if serving is None:
             detail = holder.last_error or "the model is still loading"
-            return _json({"status": "loading", "detail": detail}, 503)
+            return _json({"status": "loading", "detail": detail}, 503, {"Retry-After": "1"})
         return _json(
             {
                 "status": "ready",
@@ -118,8 +132,10 @@ def build_app(
     async def openapi(_: Request) -> Response:
         serving = holder.current
         if serving is None:
-            return _json({"detail": "no model loaded yet"}, 503)
-        return _json(openapi_document(serving.version))
+            return _json({"detail": "no model loaded yet"}, 503, {"Retry-After": "1"})
+        document = openapi_document(serving.version)
+        document["paths"].update(openapi_paths)
+        return _json(document)
 
     def scoring(route: str, parse: Parse) -> ScoringEndpoint:
         return ScoringEndpoint(route, parse, holder, metrics, log_predictions)
@@ -271,10 +287,19 @@ class ScoringEndpoint:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         serving = self._holder.current
         if serving is None:
-            return _error(503, "the model is still loading; retry when /ready says so")
+            status, payload, headers = _error(
+                503, "the model is still loading; retry when /ready says so"
+            )
+            headers.append(_RETRY_AFTER)
+            return status, payload, headers
         runtime = serving.runtime
         try:
-            columns = self._parse(orjson.loads(body), runtime.input_names)
+            try:
+                columns = self._parse(orjson.loads(body), runtime.input_names)
+            except (orjson.JSONDecodeError, BadRequest):
+                if not is_csv(scope["headers"]):
+                    raise
+                columns = csv_columns(body, runtime.signature)
             prediction = runtime.predict(columns)
         except orjson.JSONDecodeError as exc:
             return _not_a_request(scope, f"the body is not JSON: {exc}")

@@ -10,14 +10,14 @@ Ctrl-C, then flushes the prediction log. ``workers`` runs several of these.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import uvicorn
 
@@ -58,6 +58,7 @@ class ServeSpec:
         routes: More routes, each made in every serving process from its stores by a
             module-level function (so that the spec still crosses to worker processes); the
             command adds ``POST /feedback`` this way.
+        openapi_paths: OpenAPI path items of those routes, by path, for ``/openapi.json``.
     """
 
     metadata_url: str
@@ -71,6 +72,7 @@ class ServeSpec:
     access_log: bool = True
     loop: str = "auto"
     routes: tuple[Callable[[SqlMetadataStore, ArtifactStore], Any], ...] = ()
+    openapi_paths: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("poll_seconds", "flush_seconds"):
@@ -137,7 +139,13 @@ def build_endpoint(spec: ServeSpec, metrics_factory: MetricsFactory | None = Non
             holder.stop()
             _close_log(writer)
 
-    app = build_app(holder, metrics, log_predictions=http_logger(writer), on_shutdown=(close,))
+    app = build_app(
+        holder,
+        metrics,
+        log_predictions=http_logger(writer),
+        on_shutdown=(close,),
+        openapi_paths=spec.openapi_paths,
+    )
     extra = [make(metadata, artifacts) for make in spec.routes]
     app.router.routes.extend(extra)
     metrics.routes.update(route.path for route in extra)

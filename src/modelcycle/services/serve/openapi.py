@@ -34,7 +34,7 @@ _ERROR = {
 _ERRORS = {
     "400": "the body is not JSON, or not one of the shapes this route takes",
     "413": "the body is larger than the server takes (--max-body-mb)",
-    "415": "the body is not JSON (Content-Type names another format)",
+    "415": "the body is neither JSON nor CSV (Content-Type names another format)",
     "422": "the input does not match the model's signature",
     "503": "the model is still loading; retry when /ready answers 200",
 }
@@ -122,6 +122,8 @@ def _only(key: str, schema: dict[str, Any], *, strict: bool = True) -> dict[str,
 def openapi_document(version: ModelVersion) -> dict[str, Any]:
     """OpenAPI 3.1 for the routes serving ``version``."""
     predict_body, invocations_body = _request_schemas(version.model.signature.inputs)
+    names = ",".join(column.name for column in version.model.signature.inputs)
+    csv_text = f"a header line naming the columns ({names[:2000]}), then one line per row"
     answer = {
         "type": "object",
         "properties": {
@@ -153,7 +155,10 @@ def openapi_document(version: ModelVersion) -> dict[str, Any]:
                 "summary": summary,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": body}},
+                    "content": {
+                        "application/json": {"schema": body},
+                        "text/csv": {"schema": {"type": "string", "description": csv_text}},
+                    },
                 },
                 "responses": responses,
             }
