@@ -87,13 +87,15 @@ NASTY: list[bytes] = [
 ]
 
 
-def _call(app: ASGIApp, path: str, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-    return call(app, "POST", path, body)
+def _call(
+    app: ASGIApp, path: str, body: bytes, content_type: bytes = b"application/json"
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    return call(app, "POST", path, body, content_type)
 
 
-def _check(app: ASGIApp, body: bytes) -> None:
+def _check(app: ASGIApp, body: bytes, content_type: bytes = b"application/json") -> None:
     for path in ("/predict", "/invocations"):
-        status, headers, answer = _call(app, path, body)
+        status, headers, answer = _call(app, path, body, content_type)
         assert status in (200, 400, 422), (path, body[:300], status, answer[:300])
         assert headers[b"content-type"] == b"application/json"
         decoded = json.loads(answer)
@@ -214,3 +216,42 @@ _BODY = st.one_of(
 @given(body=_BODY)
 def test_generated_bodies_are_answered_without_a_5xx(app: ASGIApp, body: Any) -> None:
     _check(app, json.dumps(body).encode())
+
+
+_CSV_FIELD = st.one_of(
+    st.sampled_from(["paris", "", "true", "1e308", "-1e309", "9" * 40, "nan", "inf", '"a,b"']),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats().map(repr),
+    st.text(max_size=6),
+)
+_CSV_NAMES = st.lists(
+    st.sampled_from([*GOOD, "extra", "", '"age"']), min_size=1, max_size=6, unique=True
+)
+
+
+@st.composite
+def _csv_bodies(draw: st.DrawFn) -> bytes:
+    names = draw(_CSV_NAMES)
+    rows = draw(
+        st.lists(st.lists(_CSV_FIELD, min_size=len(names), max_size=len(names)), max_size=3)
+    )
+    if draw(st.booleans()) and rows:  # a ragged row
+        rows[-1] = rows[-1][:-1]
+    lines = [",".join(names), *(",".join(row) for row in rows)]
+    return "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_csv_bodies())
+def test_generated_csv_bodies_are_answered_without_a_5xx(app: ASGIApp, body: bytes) -> None:
+    _check(app, body, b"text/csv")
+
+
+def test_a_good_csv_body_predicts(app: ASGIApp) -> None:
+    body = b"vip,spend,age,city\ntrue,40.5,30,paris\nfalse,,41,nice\n"
+    status, _, answer = _call(app, "/invocations", body, b"text/csv")
+    assert status == 422  # spend is not nullable: the empty field is a missing value
+    assert "spend" in json.loads(answer)["detail"]
+    status, _, answer = _call(app, "/invocations", body.replace(b",,", b",1.5,"), b"text/csv")
+    assert status == 200, answer
+    assert len(json.loads(answer)["predictions"]) == 2
