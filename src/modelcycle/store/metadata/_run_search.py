@@ -1,8 +1,19 @@
 """The statements of a run search, built once per shape of query.
 
-Ordering by a metric, param or tag runs in two phases so that the database can walk that
-key's index and stop after one page: first the runs that have a value for the key, in order;
-then the runs that have none, which sort last in either direction.
+Ordering by a metric, param or tag runs in two phases: first the runs that have a value for
+the key, in order; then the runs that have none, which sort last in either direction.
+
+The first phase reads runs one of two ways. It walks the ordered key's index and stops after
+one page, testing the filter's conditions on each walked row: that reads about
+``limit / selectivity`` rows whatever the size of the store. Or, when a condition of the
+filter is met by fewer runs than that walk would read, it starts from that condition's index
+(the driver), tests the other conditions and sorts what is left. Which costs less is decided
+per search from an estimate read first (``_estimate``): how many rows each candidate driver
+matches, counted in its index up to ``_COUNT_CAP``, and the number of runs. Over a thousand
+runs a filter such as ``metrics.m0 > 0.5 and params.p0 = 'a'`` starts from the param (about
+330 rows instead of 600 walked); over a hundred thousand it walks. The choice changes how
+the page is read, never what it holds: both orders are total (value, newest start, newest
+run).
 """
 
 from __future__ import annotations
@@ -12,12 +23,14 @@ import itertools
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.selectable import Join
 
 from modelcycle.core.errors import NotImplementedYet
-from modelcycle.core.filters import Namespace
+from modelcycle.core.filters import Namespace, Op
 from modelcycle.store.metadata import _bulk
 from modelcycle.store.metadata._filters_sql import (
     compile_filter,
@@ -30,13 +43,18 @@ from modelcycle.store.metadata._run_rows import page_columns
 from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, FromClause, Select
+    from sqlalchemy import BindParameter, ColumnElement, FromClause, Select
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.sql.compiler import SQLCompiler
 
-    from modelcycle.core.filters import Expr, OrderKey
+    from modelcycle.core.filters import Comparison, Expr, OrderKey
 
 _QUERY_CACHE_SIZE = 256
+_COUNT_CAP = 2048
+"""A candidate driver's matches are counted up to this many: reading more costs more than
+the estimate can save, and a driver matching that many runs is worth starting from only
+when the walk would read even more, which the estimate then cannot tell."""
+_DRIVER_OPS = frozenset({Op.EQ, Op.IN, Op.LT, Op.LE, Op.GT, Op.GE})
 
 
 def search_rows(
@@ -58,8 +76,10 @@ def search_rows(
     if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
         query = _plain_search(project_ids, expr, order_by, dialect)
         return _prepared(query, conn.dialect).rows(conn, limit, offset)
-    phase_a, phase_b = _keyed_search(project_ids, expr, order_by, dialect)
-    rows = _prepared(phase_a, conn.dialect).rows(conn, limit, offset)
+    driver = _driver(conn, expr, limit + offset)
+    phase_a, phase_b = _keyed_search(project_ids, expr, order_by, dialect, driver)
+    page_a = _narrowed(phase_a, dialect) if driver is not None else phase_a
+    rows = _prepared(page_a, conn.dialect).rows(conn, limit, offset)
     if len(rows) == limit:
         return rows
     if one_statement:
@@ -80,18 +100,22 @@ class _Prepared(NamedTuple):
 
     Searches repeat a few shapes; compiling each once and handing the driver its text and
     parameters skips SQLAlchemy's per-execution work (cache key, result processing), a
-    third of a small search. Rows come back as the driver returns them.
+    third of a small search. Rows come back as the driver returns them. The page's limit
+    and offset are bound parameters (``_LIMIT``, ``_OFFSET``); with positional parameters
+    ``page_at`` holds their positions.
     """
 
     sql: str
     params: tuple[Any, ...] | dict[str, Any]
+    page_at: tuple[int, int]
 
     def rows(self, conn: Connection, limit: int, offset: int) -> list[Any]:
         params = self.params
         if isinstance(params, dict):
-            bound: tuple[Any, ...] | dict[str, Any] = {**params, _LIMIT: limit, _OFFSET: offset}
+            bound: list[Any] | dict[str, Any] = {**params, _LIMIT: limit, _OFFSET: offset}
         else:
-            bound = (*params, limit, offset)
+            bound = list(params)
+            bound[self.page_at[0]], bound[self.page_at[1]] = limit, offset
         return _bulk.run(conn, self.sql, bound).rows
 
 
@@ -100,15 +124,143 @@ _LIMIT, _OFFSET = "mc_page_limit", "mc_page_offset"
 
 @functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
 def _prepared(query: Select[Any], dialect: Dialect) -> _Prepared:
+    """``query`` compiled with a page: its own (``_narrowed``), else a ``LIMIT`` added."""
+    if not _pages_itself(query):
+        query = query.limit(_page_bound(_LIMIT)).offset(_page_bound(_OFFSET))
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    sql, params = _compiled(query, dialect)
+    if isinstance(params, dict):
+        return _Prepared(sql, params, (0, 0))
+    names = list(compiled.positiontup or [])
+    return _Prepared(sql, params, (names.index(_LIMIT), names.index(_OFFSET)))
+
+
+def _pages_itself(query: Select[Any]) -> bool:
+    return any(getattr(param, "key", None) == _LIMIT for param in query._get_embedded_bindparams())
+
+
+def _page_bound(name: str) -> BindParameter[int]:
+    return bindparam(name, 0, type_=Integer)
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _narrowed(phase_a: Select[Any], dialect: str) -> Select[Any]:
+    """The page of ``phase_a`` sorted on its order terms alone, then joined with its runs.
+
+    A first phase that starts from a driver sorts every run that passes; sorting only the
+    order terms and the run's ``pk`` and then reading the page's runs is a fifth faster on
+    SQLite than sorting whole result rows. PostgreSQL sorts narrow rows by itself.
+    """
+    if dialect != "sqlite":
+        return phase_a
+    terms = list(phase_a._order_by_clauses)  # the terms it was built with
+    keys = [_sorted_on(term).label(f"order_{index}") for index, term in enumerate(terms)]
+    page = (
+        phase_a.with_only_columns(runs.c.pk.label("run_pk"), *keys)
+        .limit(_page_bound(_LIMIT))
+        .offset(_page_bound(_OFFSET))
+        .subquery("page")
+    )
+    ordering = [_like(term, page.c[f"order_{index}"]) for index, term in enumerate(terms)]
+    return (
+        select(*page_columns(dialect))
+        .select_from(_InOrder(page, runs, runs.c.pk == page.c.run_pk))
+        .join(projects, projects.c.id == runs.c.project_id)
+        .order_by(*ordering)
+    )
+
+
+def _sorted_on(term: ColumnElement[Any]) -> ColumnElement[Any]:
+    """What an ORDER BY term sorts on (its column, without ``ASC``/``DESC``)."""
+    if isinstance(term, UnaryExpression) and term.modifier in (operators.desc_op, operators.asc_op):
+        return term.element
+    return term
+
+
+def _like(term: ColumnElement[Any], column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` sorted in the direction of ``term``."""
+    if isinstance(term, UnaryExpression) and term.modifier is operators.desc_op:
+        return column.desc()
+    return column.asc()
+
+
+def _compiled(query: Select[Any], dialect: Dialect) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
     compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
     if dialect.paramstyle == "qmark":
-        order = compiled.positiontup or []
-        return _Prepared(f"{compiled} LIMIT ? OFFSET ?", tuple(values[k] for k in order))
+        return str(compiled), tuple(values[k] for k in compiled.positiontup or [])
     if dialect.paramstyle == "pyformat":
-        page = f" LIMIT %({_LIMIT})s OFFSET %({_OFFSET})s"
-        return _Prepared(f"{compiled}{page}", dict(values))
+        return str(compiled), dict(values)
     raise NotImplementedYet(f"searches through a driver with paramstyle {dialect.paramstyle!r}")
+
+
+def _driver(conn: Connection, expr: Expr | None, need: int) -> int | None:
+    """Which joined condition of ``expr`` the first phase starts from; None to walk.
+
+    ``need`` is how many rows the page reads (``limit + offset``).
+    """
+    joined, _ = split_joinable(expr)
+    candidates = [index for index, cmp in enumerate(joined) if _can_drive(cmp)]
+    if not candidates:
+        return None
+    sql, params = _estimate(joined, conn.dialect)
+    *counts, runs_count = _bulk.run(conn, sql, params).rows[0]
+    return choose_driver(
+        [(index, counts[position]) for position, index in enumerate(candidates)],
+        runs_count or 0,
+        need,
+    )
+
+
+def choose_driver(counts: list[tuple[int, int]], runs_count: int, need: int) -> int | None:
+    """The condition to start from, given ``(index, matching rows)`` of each candidate.
+
+    The walk reads about ``need`` divided by the filter's selectivity, taken as the
+    product of the candidates' (the conditions are assumed independent; the others are not
+    counted, which only makes the walk look cheaper). A count at ``_COUNT_CAP`` is a lower
+    bound, and such a candidate is never chosen.
+    """
+    if runs_count <= 0:
+        return None
+    walk = float(need)
+    for _, count in counts:
+        walk *= runs_count / max(count, 1) if count else float(runs_count)
+    index, fewest = min(counts, key=lambda item: item[1])
+    if fewest < _COUNT_CAP and fewest < min(walk, runs_count):
+        return index
+    return None
+
+
+def _can_drive(cmp: Comparison) -> bool:
+    """Whether an index bounds the rows ``cmp`` matches (``(key, value)`` and friends)."""
+    if cmp.op not in _DRIVER_OPS:
+        return False
+    return not (cmp.field.namespace is Namespace.TAGS and isinstance(cmp.value, float))
+
+
+@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+def _estimate(
+    joined: tuple[Comparison, ...], dialect: Dialect
+) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
+    """The statement of the estimate: one row of counts.
+
+    The rows each candidate driver matches (up to ``_COUNT_CAP``), then how many runs there
+    are (the highest ``pk``: a bound read from the end of the primary key).
+    """
+    counts = []
+    for cmp in joined:
+        if not _can_drive(cmp):
+            continue
+        table = keyed_table(cmp.field.namespace)
+        matching = (
+            select(literal_column("1"))
+            .select_from(table)
+            .where(table.c.key == cmp.field.key, value_condition(table, cmp))
+            .limit(_COUNT_CAP)
+            .subquery()
+        )
+        counts.append(select(func.count()).select_from(matching).scalar_subquery())
+    return _compiled(select(*counts, select(func.max(runs.c.pk)).scalar_subquery()), dialect)
 
 
 class _InOrder(Join):
@@ -206,35 +358,46 @@ def _keyed_search(
     expr: Expr | None,
     order_by: tuple[OrderKey, ...],
     dialect: str,
+    driver: int | None = None,
 ) -> tuple[Select[Any], Select[Any]]:
     """Both phases of a search ordered by a metric, param or tag.
 
-    The first phase walks the ordered key's index, joined in that order (``_InOrder``) with
+    The first phase reads the ordered key's rows joined, in that order (``_InOrder``), with
     the rows of the keys the filter requires, then with the run: its conditions on metrics,
-    params and tags are tested on the walked row's ``run_pk`` before the run is read.
+    params and tags are tested on the walked row's ``run_pk`` before the run is read. With
+    a ``driver`` (an index into the joined conditions) it reads that condition's rows first
+    instead (on PostgreSQL as a materialized CTE, which its planner cannot reorder).
     """
     first, rest = order_by[0], order_by[1:]
     table = keyed_table(first.field.namespace)
     ordered = table.alias("order_key")
     joined, remaining = split_joinable(expr)
-    source: FromClause = ordered
+    source: FromClause
+    run_pk: ColumnElement[int]
+    where: list[ColumnElement[bool]] = [ordered.c.key == first.field.key]
+    driving: list[ColumnElement[bool]] = []
+    if driver is None:
+        source, run_pk = ordered, ordered.c.run_pk
+    else:
+        source, run_pk, driving = _driver_rows(joined[driver], driver, dialect)
     for index, cmp in enumerate(joined):
+        if index == driver:
+            continue
         alias = keyed_table(cmp.field.namespace).alias(f"filter_{index}")
-        on = and_(
-            alias.c.run_pk == ordered.c.run_pk,
-            alias.c.key == cmp.field.key,
-            value_condition(alias, cmp),
-        )
-        source = _InOrder(source, alias, on)
-    source = _InOrder(source, runs, runs.c.pk == ordered.c.run_pk)
+        on = and_(alias.c.run_pk == run_pk, alias.c.key == cmp.field.key)
+        source = _InOrder(source, alias, and_(on, value_condition(alias, cmp)))
+    if driver is not None:  # the ordered key is read last, for the runs that pass
+        source = _InOrder(source, ordered, and_(ordered.c.run_pk == run_pk, *where))
+        where = driving
+    source = _InOrder(source, runs, runs.c.pk == run_pk)
     phase_a, rest_terms = compile_order(
         select(*page_columns(dialect))
         .select_from(source)
         .join(projects, projects.c.id == runs.c.project_id)
         .where(
-            ordered.c.key == first.field.key,
+            *where,
             ordered.c.value.is_not(None),
-            *_where(project_ids, remaining, ordered.c.run_pk),
+            *_where(project_ids, remaining, run_pk),
         ),
         rest,
     )
@@ -247,3 +410,18 @@ def _keyed_search(
         rest,
     )
     return phase_a.order_by(value, *rest_terms), phase_b.order_by(*terms)
+
+
+def _driver_rows(
+    cmp: Comparison, index: int, dialect: str
+) -> tuple[FromClause, ColumnElement[int], list[ColumnElement[bool]]]:
+    """The rows of the driving condition ``cmp``, their ``run_pk``, and what is left to test.
+
+    What is left is the condition itself, unless the rows already hold it (PostgreSQL).
+    """
+    alias = keyed_table(cmp.field.namespace).alias(f"filter_{index}")
+    condition = and_(alias.c.key == cmp.field.key, value_condition(alias, cmp))
+    if dialect != "postgresql":
+        return alias, alias.c.run_pk, [condition]
+    rows = select(alias.c.run_pk).where(condition).cte("driver").prefix_with("MATERIALIZED")
+    return rows, rows.c.run_pk, []
