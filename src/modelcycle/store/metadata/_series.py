@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _SWAP = sys.byteorder != "little"  # stored little-endian whatever the machine
-_INT = struct.Struct("<q")
-_FLOAT = struct.Struct("<d")
+INT = struct.Struct("<q")
+"""One stored int64: ``INT.unpack_from(packed, 8 * i)`` reads the i-th of a packed column."""
+FLOAT = struct.Struct("<d")
+"""One stored float64, as ``INT``."""
 
 
 def pack(kind: str, items: Sequence[float] | Sequence[int]) -> bytearray:
@@ -29,12 +31,12 @@ def pack(kind: str, items: Sequence[float] | Sequence[int]) -> bytearray:
 
 def pack_one_int(value: int) -> bytearray:
     """``pack("q", [value])``, faster."""
-    return bytearray(_INT.pack(value))
+    return bytearray(INT.pack(value))
 
 
 def pack_one_float(value: float) -> bytearray:
     """``pack("d", [value])``, faster."""
-    return bytearray(_FLOAT.pack(value))
+    return bytearray(FLOAT.pack(value))
 
 
 def unpack_ints(data: bytes) -> array[int]:

@@ -133,15 +133,20 @@ latest_metrics = Table(
     Index("ix_latest_metrics_key_value", "key", "value"),
 )
 
-# The series of each metric, stored by column: one row per run, key and written batch, with
-# the steps, values and timestamps packed as little-endian int64 / float64 / int64 arrays.
-# A 10,000-point history is a handful of rows instead of 10,000, and NaN survives as is.
+# The series of each metric, stored by column: the steps, values and timestamps of a row's
+# points packed as little-endian int64 / float64 / int64 arrays, so that NaN survives as is.
+# A row holds one key's points of one written batch (``key``), or every point of a batch of
+# many keys (``key`` NULL, ``keys``: the key of each point, one per line, with a line break
+# before the first and after the last, so that a key's line is found by searching for it
+# between line breaks). A 10,000-point history is a handful of rows instead of 10,000, and a
+# thousand-key batch one row instead of a thousand.
 metric_chunks = Table(
     "metric_chunks",
     metadata,
     Column("id", AutoPK, primary_key=True, autoincrement=True),
     Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
-    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("key", String(KEY_LENGTH)),
+    Column("keys", Text),
     Column("count", Integer, nullable=False),
     Column("steps", LargeBinary, nullable=False),
     Column("values", LargeBinary, nullable=False),

@@ -30,7 +30,7 @@ class UnitOfWork:
         self.dialect = engine.dialect.name
 
     @contextmanager
-    def write(self, *, pipelined: bool = False) -> Iterator[Connection]:
+    def write(self, *, pipelined: bool = False, durable: bool = True) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite).
 
         ``pipelined`` (PostgreSQL; ignored on SQLite): the block's statements go through the
@@ -38,14 +38,23 @@ class UnitOfWork:
         (see ``_bulk.run``); ``BEGIN`` travels with the first statements and the commit with
         the last (see ``_pipeline``). The block must use ``_bulk`` only (SQLAlchemy reads
         results at once).
+
+        ``durable=False`` (PostgreSQL; SQLite's commits are already as ``synchronous=NORMAL``
+        makes them): the commit returns without waiting for its WAL to reach the disk
+        (``synchronous_commit = off`` for this transaction only). Only for a write whose
+        durability a later durable commit of the same work implies: the server writes the
+        WAL in order, so that commit's flush covers this one (see ``_engine``'s docstring).
         """
         with self._translated(), self.engine.connect() as connection:
             connection = connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
+                lazy = not durable and self.dialect == "postgresql"
                 if pipelined and self.dialect == "postgresql":
-                    with _pipeline(connection) as piped:
+                    with _pipeline(connection, lazy=lazy) as piped:
                         yield piped
                 else:
+                    if lazy:
+                        connection.exec_driver_sql(_LAZY_COMMIT)
                     yield connection
 
     @contextmanager
@@ -78,8 +87,11 @@ class UnitOfWork:
         return translate_errors(self.engine)
 
 
+_LAZY_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 @contextmanager
-def _pipeline(connection: Connection) -> Iterator[Connection]:
+def _pipeline(connection: Connection, *, lazy: bool = False) -> Iterator[Connection]:
     """Run the block as one transaction in the driver's pipeline mode, in few round trips.
 
     Left to itself, psycopg opens a transaction in a pipeline with ``BEGIN`` and a sync (a
@@ -88,7 +100,8 @@ def _pipeline(connection: Connection) -> Iterator[Connection]:
     and ``COMMIT`` are queued as statements: they travel with the block's statements, and the
     commit with the sync that leaves pipeline mode. A transaction that waits for nothing
     costs one round trip; each statement waited for (``_bulk.run``) one more. On an error
-    the transaction is rolled back before the driver leaves autocommit mode.
+    the transaction is rolled back before the driver leaves autocommit mode. ``lazy``: the
+    commit does not wait for the disk (``UnitOfWork.write(durable=False)``).
     """
     driver: Any = connection.connection.driver_connection
     error_type: type[Exception] = connection.dialect.loaded_dbapi.Error
@@ -96,6 +109,8 @@ def _pipeline(connection: Connection) -> Iterator[Connection]:
     try:
         with driver.pipeline() as pipeline:
             driver.execute("BEGIN", prepare=False)
+            if lazy:
+                driver.execute(_LAZY_COMMIT, prepare=False)
             yield connection.execution_options(**{PIPELINE_OPTION: pipeline})
             driver.execute("COMMIT", prepare=False)
     except error_type as error:

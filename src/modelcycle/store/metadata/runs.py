@@ -36,7 +36,7 @@ from modelcycle.store.metadata._run_writes import (
     run_pk,
     run_values,
 )
-from modelcycle.store.metadata._series import unpack_floats, unpack_ints
+from modelcycle.store.metadata._series import FLOAT, INT, unpack_floats, unpack_ints
 from modelcycle.store.metadata._tables import (
     environments,
     projects,
@@ -92,7 +92,12 @@ class RunRepository:
     # -- writes -----------------------------------------------------------------------------
 
     def create(self, new: NewRun) -> None:
-        """Insert the run (and its environment, once per distinct content)."""
+        """Insert the run (and its environment, once per distinct content).
+
+        Not waited to reach the disk on PostgreSQL: the run's end (or any durable write to
+        it) makes it durable, and a crash of the calling process loses nothing (see
+        ``_engine``'s docstring for what a crash of the server can lose).
+        """
         env = new.environment
         values = run_values(
             run_id=new.id,
@@ -105,7 +110,7 @@ class RunRepository:
             code=new.code,
             environment_digest=env.digest if env else None,
         )
-        with self._uow.write(pipelined=True) as conn:
+        with self._uow.write(pipelined=True, durable=False) as conn:
             if env is not None and env.digest not in self._known_environments:
                 insert_environment(conn, env, new.start_time)
             insert_run(conn, values, new.tags)
@@ -119,9 +124,14 @@ class RunRepository:
         params: Mapping[str, str] | None = None,
         metrics: Sequence[MetricTuple] = (),
         tags: Mapping[str, str] | None = None,
+        durable: bool = True,
     ) -> None:
-        """Write params, metric points and tags of one run in one transaction."""
-        with self._uow.write(pipelined=True) as conn:
+        """Write params, metric points and tags of one run in one transaction.
+
+        ``durable=False``: on PostgreSQL the commit does not wait for the disk; for writes
+        whose durability the run's end implies (see ``UnitOfWork.write``).
+        """
+        with self._uow.write(pipelined=True, durable=durable) as conn:
             apply_batch(conn, run_id, params or {}, metrics, tags or {})
 
     def end(
@@ -252,17 +262,24 @@ class RunRepository:
         """Every point of one metric, by step then time (then logging order)."""
         with self._uow.query() as conn:
             dialect = conn.dialect.name
-            chunks = _bulk.run(conn, _select_chunks_sql(dialect), (run_id, key)).rows
+            params = (run_id, key, run_id, f"\n{key}\n")
+            chunks = _bulk.run(conn, _select_chunks_sql(dialect), params).rows
             if not chunks:
                 run_pk(conn, run_id)  # NotFound for an unknown run
                 return MetricHistory(key, (), (), ())
         steps: array[int] = array("q")
         values: array[float] = array("d")
         stamps: array[int] = array("q")
-        for chunk in chunks:
-            steps.extend(unpack_ints(chunk[0]))
-            values.extend(unpack_floats(chunk[1]))
-            stamps.extend(unpack_ints(chunk[2]))
+        for _, keys, chunk_steps, chunk_values, chunk_stamps in chunks:
+            if keys is None:
+                steps.extend(unpack_ints(chunk_steps))
+                values.extend(unpack_floats(chunk_values))
+                stamps.extend(unpack_ints(chunk_stamps))
+            else:
+                for index in _lines_of(keys, key):
+                    steps.append(INT.unpack_from(chunk_steps, 8 * index)[0])
+                    values.append(FLOAT.unpack_from(chunk_values, 8 * index)[0])
+                    stamps.append(INT.unpack_from(chunk_stamps, 8 * index)[0])
         if _is_sorted(steps, stamps):
             return MetricHistory(key, tuple(values), tuple(steps), tuple(stamps))
         order = sorted(range(len(steps)), key=lambda i: (steps[i], stamps[i]))
@@ -312,13 +329,28 @@ class RunRepository:
 
 @functools.cache
 def _select_chunks_sql(dialect: str) -> str:
-    """The chunks of one metric of a run named by id, in the order they were written."""
+    """The chunks of one metric of a run named by id, in the order they were written.
+
+    Parameters: the run id and the key, then the run id and the key between line breaks, as
+    a batch row's ``keys`` holds it (see ``_tables.metric_chunks``). Two selects, so that
+    each walks the index on ``(run_pk, key)`` to its own rows.
+    """
     mark = _bulk.placeholder(dialect)
     values, key = _bulk.quote(dialect, "values"), _bulk.quote(dialect, "key")
-    return (
-        f"SELECT c.steps, c.{values}, c.timestamps FROM metric_chunks c "
-        f"JOIN runs r ON r.pk = c.run_pk WHERE r.id = {mark} AND c.{key} = {mark} ORDER BY c.id"
+    find = "strpos" if dialect == "postgresql" else "instr"
+    chunks = (
+        f"SELECT c.id, c.keys, c.steps, c.{values}, c.timestamps FROM metric_chunks c "
+        f"JOIN runs r ON r.pk = c.run_pk WHERE r.id = {mark} AND c.{key}"
     )
+    return f"{chunks} = {mark} UNION ALL {chunks} IS NULL AND {find}(c.keys, {mark}) > 0 ORDER BY 1"
+
+
+def _lines_of(keys: str, key: str) -> list[int]:
+    """The indexes of the points of ``key`` in a batch row's ``keys`` (one key per line)."""
+    lines = keys[1:-1].split("\n")
+    if lines.count(key) == 1:
+        return [lines.index(key)]
+    return [index for index, line in enumerate(lines) if line == key]
 
 
 def _is_sorted(steps: Sequence[int], stamps: Sequence[int]) -> bool:
