@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from modelcycle.core.filters import Comparison, Expr, OrderKey
 
 _QUERY_CACHE_SIZE = 256
-_COUNT_CAP = 2048
+_COUNT_CAP = 1024
 """A candidate driver's matches are counted up to this many: reading more costs more than
 the estimate can save, and a driver matching that many runs is worth starting from only
 when the walk would read even more, which the estimate then cannot tell."""
