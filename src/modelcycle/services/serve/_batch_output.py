@@ -14,7 +14,9 @@ Two writers:
   again: each output row group is the scores' column chunks, encoded here, followed by the input
   row group's column chunks copied byte for byte (by the kernel where it can), and the footer is
   rebuilt from both with the offsets moved. The input's pages, encodings, compression and
-  statistics are kept; its page indexes and bloom filters are left behind.
+  statistics are kept; its page indexes and bloom filters are left behind. The scores may come
+  already encoded (by the worker that computed them, ``write_encoded``), which leaves this
+  process only bytes to move.
 
 The footer is Thrift's compact protocol, read and written by ``_thrift_compact`` as plain
 ``(field id, type, value)`` lists that keep every field they are not told to change.
@@ -193,20 +195,40 @@ class SplicedParquet:
 
         The previous group's write is finished first, and its error, if any, raised here.
         """
-        rows = thrift.field(thrift.field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
-        if scores.num_rows != rows:
-            raise InvalidInput(f"row group {group} has {rows} rows, not {scores.num_rows}")
+        self._check_rows(group, scores.num_rows)
         self._wait()
         self._pending = self._thread.submit(self._write, group, scores)
 
-    def _write(self, group: int, scores: pa.Table) -> None:
-        source_group = thrift.field(self._meta, _META_GROUPS)[1][group]
-        rows = scores.num_rows
-        encoded = _encode_scores(scores, self._plain)
+    def write_encoded(self, group: int, encoded: bytes) -> None:
+        """Like ``write``, with the scores already encoded (``encode_scores``, one row group).
+
+        Raises:
+            InvalidInput: ``encoded`` is not a Parquet file of one row group with as many rows
+                as the input row group.
+        """
         meta = _read_footer(encoded, len(encoded))
+        groups = thrift.field(meta, _META_GROUPS)[1]
+        if len(groups) != 1:
+            raise InvalidInput(f"the scores of row group {group} come in {len(groups)} row groups")
+        self._check_rows(group, thrift.field(groups[0], _GROUP_ROWS))
+        self._wait()
+        self._pending = self._thread.submit(self._splice, group, encoded, meta)
+
+    def _check_rows(self, group: int, count: int) -> None:
+        rows = thrift.field(thrift.field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
+        if count != rows:
+            raise InvalidInput(f"row group {group} has {rows} rows, not {count}")
+
+    def _write(self, group: int, scores: pa.Table) -> None:
+        encoded = encode_scores(scores, self._plain)
+        self._splice(group, encoded, _read_footer(encoded, len(encoded)))
+
+    def _splice(self, group: int, encoded: bytes, meta: thrift.Fields) -> None:
+        source_group = thrift.field(self._meta, _META_GROUPS)[1][group]
         if self._scores is None:
-            self._scores, self._scores_schema = meta, scores.schema.remove_metadata()
+            self._scores, self._scores_schema = meta, _schema_of(meta)
         ours = thrift.field(meta, _META_GROUPS)[1][0]
+        rows = thrift.field(ours, _GROUP_ROWS)
         start, end = _extent(ours)
         ours_at = self._size
         self._append(memoryview(encoded)[start:end])
@@ -320,7 +342,11 @@ class SplicedParquet:
             count -= copied
 
 
-def _encode_scores(scores: pa.Table, plain: Sequence[str]) -> bytes:
+def encode_scores(scores: pa.Table, plain: Sequence[str]) -> bytes:
+    """``scores`` as the bytes of a Parquet file of one row group.
+
+    ``plain`` names columns to write without dictionary encoding; floats never use one.
+    """
     sink = pa.BufferOutputStream()
     pq.write_table(
         scores,
@@ -334,6 +360,16 @@ def _encode_scores(scores: pa.Table, plain: Sequence[str]) -> bytes:
 
 def _arrow_schema(schema: pa.Schema) -> bytes:
     return base64.b64encode(schema.serialize().to_pybytes())
+
+
+def _schema_of(meta: thrift.Fields) -> pa.Schema:
+    """The Arrow schema Arrow's writer keeps in a footer's key-value metadata."""
+    pairs = thrift.field(meta, _META_KEY_VALUES, (thrift.STRUCT, []))[1]
+    for pair in pairs:
+        if thrift.field(pair, 1) == b"ARROW:schema":
+            data = base64.b64decode(thrift.field(pair, 2))
+            return pa.ipc.read_schema(pa.py_buffer(data)).remove_metadata()
+    raise InvalidInput("the encoded scores carry no Arrow schema")
 
 
 def _read_footer(source: int | bytes, size: int) -> thrift.Fields:

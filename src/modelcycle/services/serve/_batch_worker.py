@@ -6,7 +6,9 @@ verified and loaded once per worker process, and kept by digest for the job's la
 A chunk travels either as its rows (``pack``, one Arrow IPC buffer) or, when the input is a
 Parquet file the workers can read themselves, as a ``ParquetPart``: the file, its size and
 modification time, and a row range of one row group. The worker reads only the columns the
-model takes and sends back only the predictions, so the rows never cross the network.
+model takes and sends back only the predictions, so the rows never cross the network; for a
+part that is a whole row group it can send back the score columns encoded as Parquet instead
+(``encode_part``), ids included, ready to be spliced into the output file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from modelcycle.services.packaging.flavors import get_flavor
 from modelcycle.services.packaging.load import digest_of
 from modelcycle.services.packaging.package import load_packaged
 from modelcycle.services.serve._batch_frames import score_table
+from modelcycle.services.serve._batch_scores import encoded_scores
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
     from modelcycle.services.packaging.loaded import LoadedModel
     from modelcycle.services.serve._batch_frames import ScoringPlan
+    from modelcycle.services.serve._batch_ids import IdBlock
 
 _CACHED = 4
 _lock = threading.Lock()
@@ -167,6 +171,30 @@ def read_part(part: ParquetPart, columns: Sequence[str] | None = None) -> pa.Tab
 
 def score_part(
     shipped: ShippedModel, plan: ScoringPlan, part: ParquetPart
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
-    """Score the part's rows, read here from the file, with the shipped model."""
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None] | None:
+    """Score the part's rows, read here from the file, with the shipped model.
+
+    None when this process does not see the file the job planned (another machine, or the
+    file changed): the caller then sends the rows instead.
+    """
+    if not sees(part.path, part.fingerprint):
+        return None
     return score_table(_loaded(shipped), plan, read_part(part, plan.columns))
+
+
+def encode_part(
+    shipped: ShippedModel,
+    plan: ScoringPlan,
+    part: ParquetPart,
+    ids: IdBlock,
+    proba_names: Sequence[str],
+) -> bytes | None:
+    """``score_part``, with the part's score columns (``ids`` spelled out) encoded as Parquet.
+
+    The caller splices the bytes into the output as they are (``encoded_scores``), so the
+    job's process only moves bytes. None when this process does not see the file.
+    """
+    scored = score_part(shipped, plan, part)
+    if scored is None:
+        return None
+    return encoded_scores(ids.ids(), *scored, proba_names)

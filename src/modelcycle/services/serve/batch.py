@@ -15,57 +15,54 @@ how a caller logs predictions; ``progress`` receives the rows done and the total
 A Parquet file given by path is scored where it lies: the chunks are its row groups, workers
 that see the same file (same size and modification time) read their own chunks, only the
 columns the model takes, and send back only the predictions; the driver reads rows only for
-``on_chunk`` or a returned table. The output file is then spliced: the scores' columns, encoded
-here, beside the input's column chunks copied as bytes (``_batch_output.SplicedParquet``), so
-the input columns are never decoded or encoded again. Workers that do not see the file get
-each chunk's rows from the driver instead.
+``on_chunk`` or a returned table. The output file is then spliced: the scores' columns beside
+the input's column chunks copied as bytes (``_batch_output.SplicedParquet``), so the input
+columns are never decoded or encoded again. When nothing in the driver needs the scores (an
+output file, no ``on_chunk``), the worker that scored a whole row group also spells out its
+ids and encodes its score columns, and the driver only moves bytes. Workers that do not see
+the file get each chunk's rows from the driver instead (``_batch_dispatch``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput, NotFound
-from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan, score_table
+from modelcycle.services.serve._batch_dispatch import Chunks, scored
+from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan
 from modelcycle.services.serve._batch_ids import IdSequence
 from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, splice_footer
+from modelcycle.services.serve._batch_scores import (
+    ID_COLUMN,
+    PLAIN_COLUMNS,
+    PREDICTION_COLUMN,
+    PROBA_PREFIX,
+    score_columns,
+)
 from modelcycle.services.serve._batch_worker import (
     ParquetPart,
     fingerprint,
-    pack,
     plan_parts,
     read_part,
-    score_packed,
-    score_part,
-    sees,
-    ship,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from concurrent.futures import Executor, Future
-
-    import numpy as np
+    from concurrent.futures import Executor
 
     from modelcycle.services.packaging.loaded import LoadedModel
     from modelcycle.services.serve._thrift_compact import Fields
 
-    Scored = tuple[pa.Table | ParquetPart, np.ndarray[Any, Any], np.ndarray[Any, Any] | None]
-
 __all__ = ["BatchResult", "score_batch"]
 
-ID_COLUMN = "prediction_id"
-PREDICTION_COLUMN = "prediction"
-PROBA_PREFIX = "proba_"
 DEFAULT_CHUNK_ROWS = 100_000
 _SAMPLE_ROWS = 1_000
 
@@ -178,6 +175,12 @@ class _Job:
     footer: Fields | None = None
     parts: list[ParquetPart] | None = None
 
+    def chunks(self) -> Chunks:
+        if self.parts is not None:
+            return Chunks(parts=self.parts, source=self.source)
+        first = [] if self.first is None else [self.first]
+        return Chunks(tables=itertools.chain(first, self.rest or ()))
+
 
 def _stream_job(
     model: LoadedModel,
@@ -224,24 +227,36 @@ def _run(
     started: float,
 ) -> BatchResult:
     sink = _Sink(output, job)
-    ids = IdSequence()
     done = 0
     first_id = last_id = ""
+    # Workers encode a whole row group's scores themselves when nothing here needs them.
+    encode = job.proba_names if sink.splices and on_chunk is None else None
     try:
-        for held, predictions, proba in _scored(model, job, executor, max_in_flight):
-            rows = held.num_rows if isinstance(held, pa.Table) else held.rows
-            chunk_ids = ids.take(rows)
-            scored = _prediction_columns(chunk_ids, predictions, proba, job.proba_names)
-            inputs = held if isinstance(held, pa.Table) else None
-            if inputs is None and (on_chunk is not None or output is None):
-                inputs = read_part(
-                    held
-                )  # the driver reads a part's rows only when they are asked for
-            if on_chunk is not None and inputs is not None:
-                on_chunk(chunk_ids, inputs, scored)
-            sink.add(scored, held, inputs)
-            first_id = first_id or chunk_ids[0].as_py()
-            last_id = chunk_ids[-1].as_py()
+        for chunk in scored(
+            model,
+            job.plan,
+            job.chunks(),
+            IdSequence(),
+            executor,
+            max_in_flight=max_in_flight,
+            encode=encode,
+        ):
+            held, rows = chunk.held, chunk.ids.count
+            if chunk.encoded is not None and isinstance(held, ParquetPart):
+                sink.add_encoded(held, chunk.encoded)
+            else:
+                if chunk.predictions is None:
+                    raise InvalidInput("a scored chunk came back without its predictions")
+                chunk_ids = chunk.ids.ids()
+                scores = score_columns(chunk_ids, chunk.predictions, chunk.proba, job.proba_names)
+                inputs = held if isinstance(held, pa.Table) else None
+                if inputs is None and (on_chunk is not None or output is None):
+                    inputs = read_part(held)  # a part's rows are read here only when asked for
+                if on_chunk is not None and inputs is not None:
+                    on_chunk(chunk_ids, inputs, scores)
+                sink.add(scores, held, inputs)
+            first_id = first_id or chunk.ids.id_at(0)
+            last_id = chunk.ids.id_at(rows - 1)
             done += rows
             if progress is not None:
                 progress(done, job.total)
@@ -266,12 +281,22 @@ class _Sink:
         source = job.source
         self._atomic = AtomicParquet(output) if output is not None and source is None else None
         self._splice = (
-            SplicedParquet(output, source, footer=job.footer, stamp=job.stamp, plain=(ID_COLUMN,))
+            SplicedParquet(output, source, footer=job.footer, stamp=job.stamp, plain=PLAIN_COLUMNS)
             if output is not None and source is not None
             else None
         )
         self._group: list[pa.Table] = []
         self._kept: list[pa.Table] = []
+
+    @property
+    def splices(self) -> bool:
+        """Whether the input's column chunks are spliced into an output file."""
+        return self._splice is not None
+
+    def add_encoded(self, part: ParquetPart, encoded: bytes) -> None:
+        if self._splice is None or self._group or part.rows != part.group_rows:
+            raise InvalidInput("encoded scores came for a part that is not a whole row group")
+        self._splice.write_encoded(part.group, encoded)
 
     def add(self, scored: pa.Table, held: pa.Table | ParquetPart, inputs: pa.Table | None) -> None:
         if self._splice is not None and isinstance(held, ParquetPart):
@@ -284,7 +309,7 @@ class _Sink:
             raise InvalidInput("a scored chunk came without its input rows")
         whole = _with_inputs(scored, inputs)
         if self._atomic is not None:
-            self._atomic.write(whole, plain=(ID_COLUMN,))
+            self._atomic.write(whole, plain=PLAIN_COLUMNS)
         else:
             self._kept.append(whole)
 
@@ -322,68 +347,6 @@ def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending)
 
 
-def _scored(
-    model: LoadedModel, job: _Job, executor: Executor | None, max_in_flight: int
-) -> Iterator[Scored]:
-    plan = job.plan
-    held: Iterator[pa.Table | ParquetPart] = (
-        iter(job.parts) if job.parts is not None else _prepend(job.first, job.rest)
-    )
-    if executor is None and job.parts is not None:
-        yield from _scored_here(model, plan, job.parts)
-        return
-    if executor is None:
-        for table in held:
-            yield (table, *score_table(model, plan, table))
-        return
-    shipped = ship(model)
-    remote = (
-        job.source is not None
-        and executor.submit(sees, job.source, fingerprint(job.source)).result()
-    )
-
-    def submit(chunk: pa.Table | ParquetPart) -> Future[Any]:
-        if isinstance(chunk, ParquetPart):
-            if remote:
-                return executor.submit(score_part, shipped, plan, chunk)
-            chunk = read_part(chunk, plan.columns)
-        return executor.submit(score_packed, shipped, plan, pack(chunk))
-
-    in_flight: deque[tuple[pa.Table | ParquetPart, Future[Any]]] = deque()
-    try:
-        for chunk in held:
-            in_flight.append((chunk, submit(chunk)))
-            if len(in_flight) >= max_in_flight:
-                first, future = in_flight.popleft()
-                yield (first, *future.result())
-        while in_flight:
-            first, future = in_flight.popleft()
-            yield (first, *future.result())
-    finally:
-        for _chunk, future in in_flight:
-            future.cancel()
-
-
-def _scored_here(
-    model: LoadedModel, plan: ScoringPlan, parts: list[ParquetPart]
-) -> Iterator[Scored]:
-    """Parts scored in this process, the next one read on a thread while this one is scored."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-reader") as reader:
-        upcoming = reader.submit(read_part, parts[0], plan.columns)
-        for index, part in enumerate(parts):
-            table = upcoming.result()
-            if index + 1 < len(parts):
-                upcoming = reader.submit(read_part, parts[index + 1], plan.columns)
-            yield (part, *score_table(model, plan, table))
-
-
-def _prepend(first: pa.Table | None, rest: Iterator[pa.Table] | None) -> Iterator[pa.Table]:
-    if first is not None:
-        yield first
-    if rest is not None:
-        yield from rest
-
-
 def _output_names(model: LoadedModel, plan: ScoringPlan, inputs: list[str]) -> list[str]:
     classes = model.classes if plan.with_proba and model.classes is not None else ()
     proba = [f"{PROBA_PREFIX}{c}" for c in classes]
@@ -395,28 +358,6 @@ def _output_names(model: LoadedModel, plan: ScoringPlan, inputs: list[str]) -> l
             f"{'them' if len(clashes) > 1 else 'it'} first"
         )
     return proba
-
-
-def _prediction_columns(
-    ids: pa.StringArray,
-    predictions: np.ndarray[Any, Any],
-    proba: np.ndarray[Any, Any] | None,
-    proba_names: list[str],
-) -> pa.Table:
-    columns: dict[str, Any] = {ID_COLUMN: ids, PREDICTION_COLUMN: _arrow(predictions)}
-    if proba is not None:
-        for index, name in enumerate(proba_names):
-            columns[name] = pa.array(proba[:, index])
-    return pa.table(columns)
-
-
-def _arrow(values: np.ndarray[Any, Any]) -> pa.Array:
-    if values.ndim != 1:
-        raise InvalidInput(
-            f"the model returned predictions of shape {values.shape}; batch scoring takes one "
-            "prediction per row"
-        )
-    return pa.array(values)
 
 
 def _with_inputs(scored: pa.Table, inputs: pa.Table) -> pa.Table:

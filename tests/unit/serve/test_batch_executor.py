@@ -1,0 +1,180 @@
+"""Batch scoring on an executor: workers read a Parquet input, encode scores, or get rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
+
+from modelcycle.core.errors import InvalidInput
+from modelcycle.services.packaging.loaded import LoadedModel
+from modelcycle.services.packaging.package import load_packaged, package_model
+from modelcycle.services.serve._batch_frames import make_plan
+from modelcycle.services.serve._batch_ids import IdSequence
+from modelcycle.services.serve._batch_output import SplicedParquet, encode_scores
+from modelcycle.services.serve._batch_worker import (
+    ParquetPart,
+    encode_part,
+    fingerprint,
+    plan_parts,
+    score_part,
+    ship,
+)
+from modelcycle.services.serve.batch import score_batch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+def _raw(model: LoadedModel) -> Any:
+    return model.raw
+
+
+@pytest.fixture(scope="module")
+def gbm() -> LoadedModel:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = GradientBoostingClassifier(n_estimators=15, random_state=0).fit(X, y)
+    packaged = package_model(model, input_example=X.head(20))
+    return load_packaged(
+        packaged.data, flavor=packaged.flavor, digest=packaged.digest, signature=packaged.signature
+    )
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    picks = np.random.default_rng(5).integers(0, len(X), 6_000)
+    frame: pd.DataFrame = X.iloc[picks].reset_index(drop=True)
+    return frame
+
+
+def _uneven_file(rows: pd.DataFrame, path: Path) -> None:
+    """Row groups of 2,500, 500 and 3,000 rows, with a text column carried through."""
+    table = pa.Table.from_pandas(rows, preserve_index=False).append_column(
+        "customer", pa.array([f"c{i % 13}" for i in range(len(rows))])
+    )
+    with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
+        for start, stop in [(0, 2_500), (2_500, 3_000), (3_000, 6_000)]:
+            writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+
+
+class _Elsewhere(ThreadPoolExecutor):
+    """Workers on a machine without the job's files: every Parquet part names a path they lack."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(max_workers=2)
+        self.parts_sent = 0
+        self._missing = missing
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        moved = [
+            dataclasses.replace(arg, path=self._missing) if isinstance(arg, ParquetPart) else arg
+            for arg in args
+        ]
+        self.parts_sent += len(moved) - sum(moved[i] is args[i] for i in range(len(args)))
+        return super().submit(fn, *moved, **kwargs)
+
+
+@pytest.mark.parametrize("with_proba", [True, False])
+def test_workers_give_the_local_file_whole_and_split_row_groups_alike(
+    gbm: LoadedModel, rows: pd.DataFrame, tmp_path: Path, with_proba: bool
+) -> None:
+    source = tmp_path / "rows.parquet"
+    _uneven_file(rows, source)
+    # chunk_rows=1_000: the 2,500 and 3,000-row groups are cut into parts (predictions come
+    # back), the 500-row group is one part (its scores come back encoded by the worker).
+    options: dict[str, Any] = {"chunk_rows": 1_000, "with_proba": with_proba}
+    local = score_batch(gbm, source, tmp_path / "local.parquet", **options)
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        remote = score_batch(gbm, source, tmp_path / "remote.parquet", executor=executor, **options)
+    expected = pq.read_table(tmp_path / "local.parquet")
+    written = pq.read_table(tmp_path / "remote.parquet")
+    assert written.schema.equals(expected.schema)
+    assert written.drop(["prediction_id"]).equals(expected.drop(["prediction_id"]))
+    np.testing.assert_array_equal(written.column("prediction").to_numpy(), _raw(gbm).predict(rows))
+    ids = written.column("prediction_id").to_pylist()
+    assert [int(i[-8:], 16) for i in ids] == list(range(len(rows)))
+    assert ids == sorted(ids)
+    assert (remote.first_id, remote.last_id, remote.rows) == (ids[0], ids[-1], local.rows)
+    assert [g.num_rows for g in _groups(tmp_path / "remote.parquet")] == [2_500, 500, 3_000]
+
+
+def _groups(path: Path) -> list[Any]:
+    metadata = pq.ParquetFile(path).metadata
+    return [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+
+
+def test_workers_that_do_not_see_the_file_are_sent_its_rows(
+    gbm: LoadedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    _uneven_file(rows, source)
+    score_batch(gbm, source, tmp_path / "local.parquet")
+    with _Elsewhere(str(tmp_path / "not-on-this-machine.parquet")) as executor:
+        result = score_batch(
+            gbm, source, tmp_path / "remote.parquet", executor=executor, max_in_flight=1
+        )
+    expected = pq.read_table(tmp_path / "local.parquet").drop(["prediction_id"])
+    assert pq.read_table(tmp_path / "remote.parquet").drop(["prediction_id"]).equals(expected)
+    assert result.rows == len(rows)
+    # The first part was offered as a part, and every part after it came as rows.
+    assert executor.parts_sent == 1
+
+
+def test_a_worker_answers_none_for_a_file_it_does_not_see(
+    gbm: LoadedModel, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    _uneven_file(rows, source)
+    path = str(source)
+    part = plan_parts(path, pq.ParquetFile(path).metadata, fingerprint(path), 1_000)[3]
+    assert (part.group, part.rows, part.group_rows) == (1, 500, 500)
+    plan = make_plan(gbm, pa.Table.from_pandas(rows.head(50)), with_proba=False)
+    shipped = ship(gbm)
+    block = IdSequence().reserve(part.rows)
+    encoded = encode_part(shipped, plan, part, block, [])
+    assert encoded is not None
+    scores = pq.read_table(pa.py_buffer(encoded))
+    assert scores.column("prediction_id").to_pylist() == block.ids().to_pylist()
+    expected = _raw(gbm).predict(rows.iloc[2_500:3_000])
+    np.testing.assert_array_equal(scores.column("prediction").to_numpy(), expected)
+    stale = dataclasses.replace(part, fingerprint=(part.fingerprint[0], 1))
+    assert score_part(shipped, plan, stale) is None
+    assert encode_part(shipped, plan, stale, block, []) is None
+
+
+def test_encoded_scores_are_checked_against_their_row_group(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), source, row_group_size=4_000)
+    writer = SplicedParquet(tmp_path / "out.parquet", source)
+    with pytest.raises(InvalidInput, match="row group 0 has 4000 rows, not 10"):
+        writer.write_encoded(0, encode_scores(pa.table({"prediction": np.zeros(10)}), ()))
+    two = pa.BufferOutputStream()
+    pq.write_table(pa.table({"prediction": np.zeros(4_000)}), two, row_group_size=2_000)
+    with pytest.raises(InvalidInput, match="come in 2 row groups"):
+        writer.write_encoded(0, two.getvalue().to_pybytes())
+    with pytest.raises(InvalidInput, match="not a Parquet file"):
+        writer.write_encoded(0, b"no footer here")
+    writer.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]
+
+
+def test_an_id_block_spells_the_ids_take_would() -> None:
+    ids = IdSequence()
+    ids.take(70_000)
+    block = ids.reserve(3)
+    spelled = block.ids().to_pylist()
+    assert [block.id_at(i) for i in range(3)] == spelled
+    assert [int(i[-8:], 16) for i in spelled] == [70_000, 70_001, 70_002]
+    assert int(ids.take(1)[0].as_py()[-8:], 16) == 70_003
