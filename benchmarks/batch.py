@@ -24,7 +24,7 @@ figures with their anchors, then, with the cluster up, the anchor again (beside 
 cluster) and the two-worker figures, whose ratios are taken to that second anchor. The load
 average is printed before and after, and so are CPU seconds: of this thread for the anchor, of
 every process (this one, the scheduler in it, the workers, idle time included) for
-``score_batch``. With other work on
+``score_batch``, and for the two-worker run also of this process alone. With other work on
 the machine, the wall-clock ratios of the multi-process figure suffer most; the CPU seconds
 give the best ratio idle cores would show (raw CPU over ours, times the cores used). Run by
 hand::
@@ -72,39 +72,48 @@ def _setup(rows: int, seed: int) -> tuple[Any, Any, Any]:
     return model, frame, pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _cpu() -> float:
-    """CPU seconds used so far by this process and its children (the local cluster)."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds used so far by this process, and by its children (the local cluster)."""
     import psutil  # type: ignore[import-untyped]  # comes with dask[distributed]
 
     me = psutil.Process()
-    total: float = sum(me.cpu_times()[:2])
+    children = 0.0
     for child in me.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(child.cpu_times()[:2])
-    return total
+            children += sum(child.cpu_times()[:2])
+    return sum(me.cpu_times()[:2]), children
 
 
-def _timed(run: Any, before: Any, *, this_thread: bool) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (of all processes, or of this thread alone)."""
+def _timed(run: Any, before: Any, *, this_thread: bool) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (of all processes, or of this thread alone), and of this one."""
     before()
-    cpu, thread, started = _cpu(), time.thread_time(), time.perf_counter()
+    (mine, children), thread, started = _cpu(), time.thread_time(), time.perf_counter()
     run()
     wall = time.perf_counter() - started
-    return wall, time.thread_time() - thread if this_thread else _cpu() - cpu
+    if this_thread:
+        spent = time.thread_time() - thread
+        return wall, spent, spent
+    mine_after, children_after = _cpu()
+    return wall, mine_after - mine + children_after - children, mine_after - mine
 
 
 def _interleaved(
     runs: dict[str, Any], repeats: int, before: Any
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Every run once, then again, ``repeats`` times: wall and CPU seconds per run."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Every run once, then again, ``repeats`` times: wall and CPU seconds per run.
+
+    The CPU seconds are of every process, and (the third mapping) of this process alone.
+    """
     times: dict[str, list[float]] = {name: [] for name in runs}
     cpus: dict[str, list[float]] = {name: [] for name in runs}
+    here: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            wall, cpu = _timed(run, before, this_thread=name.startswith("raw"))
+            wall, cpu, mine = _timed(run, before, this_thread=name.startswith("raw"))
             times[name].append(wall)
             cpus[name].append(cpu)
-    return times, cpus
+            here[name].append(mine)
+    return times, cpus, here
 
 
 def main() -> int:
@@ -148,7 +157,7 @@ def main() -> int:
             "local": lambda: score_batch(model, source, out, with_proba=False),
             "both": lambda: score_batch(model, source, out),
         }
-        times, cpus = _interleaved(here, args.repeats, clear)
+        times, cpus, _ = _interleaved(here, args.repeats, clear)
         started = time.perf_counter()
         with open_executor(workers=args.workers) as executor:
             startup_s = time.perf_counter() - started
@@ -162,7 +171,7 @@ def main() -> int:
                     model, table, out, executor=executor, with_proba=False
                 ),
             }
-            more_times, more_cpus = _interleaved(spread, args.repeats, clear)
+            more_times, more_cpus, in_driver = _interleaved(spread, args.repeats, clear)
     median = {name: statistics.median(values) for name, values in {**times, **more_times}.items()}
     cpu_s = {name: statistics.median(values) for name, values in {**cpus, **more_cpus}.items()}
 
@@ -191,10 +200,12 @@ def main() -> int:
     print(f"  Dask cluster start (not timed above) {startup_s:.1f} s")
     local_bound = cpu_s["raw"] / cpu_s["local"]
     dask_bound = min(args.workers, os.cpu_count() or 1) * cpu_s["raw_with_cluster"] / cpu_s["dask"]
+    driver_s = statistics.median(in_driver["dask"])
     print(
         f"  CPU seconds: raw {cpu_s['raw']:.2f}, 1 process {cpu_s['local']:.2f}, "
-        f"{args.workers} workers {cpu_s['dask']:.2f} (all processes); on idle cores the wall "
-        f"ratios could reach at most {local_bound:.2f}x and {dask_bound:.2f}x"
+        f"{args.workers} workers {cpu_s['dask']:.2f} (all processes; {driver_s:.2f} of them in "
+        f"this one, the scheduler's too); on idle cores the wall ratios could reach at most "
+        f"{local_bound:.2f}x and {dask_bound:.2f}x"
     )
     return 0
 
