@@ -1,22 +1,16 @@
-"""The scored rows as one Parquet file, written beside the target and renamed into place at the end.
+"""The scores of a Parquet input beside its row groups, copied as bytes, as one Parquet file.
 
-Nothing appears at the target path until every chunk is written and the file is closed and
-synced; a failure removes the temporary file, and an earlier file at the target stays intact.
+Like ``_batch_atomic.AtomicParquet`` (which encodes whole tables), ``SplicedParquet`` writes
+beside the target and renames into place at the end: nothing appears at the target path until
+every row group is written and the file is synced; a failure removes the temporary file, and an
+earlier file at the target stays intact.
 
-Two writers:
-
-- ``AtomicParquet`` encodes whole tables (scores and inputs). Chunks are encoded on one
-  background thread (Arrow's writer releases the GIL), at most one behind the caller, so writing
-  overlaps the scoring of the next chunk. Float columns are written without dictionary
-  encoding: scores and measurements rarely repeat, and trying a dictionary costs more than
-  writing them plainly.
-- ``SplicedParquet`` scores an input that is itself a Parquet file without encoding its columns
-  again: each output row group is the scores' column chunks, encoded here, followed by the input
-  row group's column chunks copied byte for byte (by the kernel where it can), and the footer is
-  rebuilt from both with the offsets moved. The input's pages, encodings, compression and
-  statistics are kept; its page indexes and bloom filters are left behind. The scores may come
-  already encoded (by the worker that computed them, ``write_encoded``), which leaves this
-  process only bytes to move.
+The input's columns are not encoded again: each output row group is the scores' column chunks
+followed by the input row group's column chunks copied byte for byte (by the kernel where it
+can), and the footer is rebuilt from both with the offsets moved. The input's pages,
+encodings, compression and statistics are kept; its page indexes and bloom filters are left
+behind. The scores are encoded here (``write``) or come already encoded (``write_encoded``, by
+the worker that computed them), which leaves this process only bytes to move.
 
 The footer is Thrift's compact protocol, read and written by ``_thrift_compact`` as plain
 ``(field id, type, value)`` lists that keep every field they are not told to change.
@@ -27,7 +21,6 @@ from __future__ import annotations
 import base64
 import os
 import struct
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +30,7 @@ import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.serve import _thrift_compact as thrift
+from modelcycle.services.serve._batch_atomic import dictionary_columns, target_and_temporary
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,74 +47,6 @@ _CHUNK_ENCRYPTED = frozenset({8, 9})
 _COLUMN_COMPRESSED, _COLUMN_DATA_PAGE, _COLUMN_INDEX_PAGE, _COLUMN_DICTIONARY = 7, 9, 10, 11
 _COLUMN_BLOOM = frozenset({14, 15})
 _SCHEMA_CHILDREN = 5
-
-
-def _target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The absolute target and a fresh temporary name beside it."""
-    target = Path(path).expanduser().absolute()
-    if target.is_dir():
-        raise InvalidInput(f"output {str(path)!r} is a folder; give a file name ending .parquet")
-    if not target.parent.is_dir():
-        raise InvalidInput(f"the folder of output {str(path)!r} does not exist; create it first")
-    return target, target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-class AtomicParquet:
-    """A Parquet file written chunk by chunk, which appears at ``path`` only on ``commit``."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path, self._temp = _target(path)
-        self._writer: pq.ParquetWriter | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-        self._pending: Future[None] | None = None
-
-    def write(self, table: pa.Table, *, plain: Sequence[str] = ()) -> None:
-        """Append ``table`` in the background (every chunk has the first chunk's schema).
-
-        ``plain`` names further columns to write without dictionary encoding (unique ids).
-        The previous chunk's write is finished first, and its error, if any, raised here.
-        """
-        self._wait()
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(
-                self._temp, table.schema, use_dictionary=_dictionary_columns(table.schema, plain)
-            )
-        self._pending = self._thread.submit(self._writer.write_table, table)
-
-    def commit(self) -> Path:
-        """Finish, close, sync and move the file into place."""
-        self._wait()
-        self._thread.shutdown()
-        if self._writer is None:
-            raise InvalidInput("nothing was written")
-        self._writer.close()
-        with self._temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        self._temp.replace(self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop what was written."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.exception()  # the write is over (whatever its outcome) before closing
-        self._thread.shutdown()
-        if self._writer is not None:
-            self._writer.close()
-        self._temp.unlink(missing_ok=True)
-
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-
-def _dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:
-    return [
-        field.name
-        for field in schema
-        if field.name not in plain and not pa.types.is_floating(field.type)
-    ]
 
 
 def splice_footer(source: str | os.PathLike[str]) -> thrift.Fields | None:
@@ -167,7 +93,7 @@ class SplicedParquet:
         ``footer`` is the input's, when already read (``splice_footer``); ``stamp`` the input's
         size and modification time (ns) when it was, which the open input must still have.
         """
-        self.path, self._temp = _target(path)
+        self.path, self._temp = target_and_temporary(path)
         self._plain = tuple(plain)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-splice")
         self._pending: Future[None] | None = None
@@ -352,7 +278,7 @@ def encode_scores(scores: pa.Table, plain: Sequence[str]) -> bytes:
         scores,
         sink,
         row_group_size=max(scores.num_rows, 1),
-        use_dictionary=_dictionary_columns(scores.schema, plain),
+        use_dictionary=dictionary_columns(scores.schema, plain),
     )
     encoded: bytes = sink.getvalue().to_pybytes()
     return encoded

@@ -36,10 +36,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput, NotFound
+from modelcycle.services.serve._batch_atomic import AtomicParquet
 from modelcycle.services.serve._batch_dispatch import Chunks, scored
 from modelcycle.services.serve._batch_frames import ScoringPlan, make_plan
 from modelcycle.services.serve._batch_ids import IdSequence
-from modelcycle.services.serve._batch_output import AtomicParquet, SplicedParquet, splice_footer
+from modelcycle.services.serve._batch_output import SplicedParquet, splice_footer
 from modelcycle.services.serve._batch_scores import (
     ID_COLUMN,
     PLAIN_COLUMNS,
