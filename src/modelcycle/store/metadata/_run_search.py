@@ -78,7 +78,7 @@ def search_rows(
         return _prepared(query, conn.dialect).rows(conn, limit, offset)
     driver = _driver(conn, expr, limit + offset)
     phase_a, phase_b = _keyed_search(project_ids, expr, order_by, dialect, driver)
-    page_a = _narrowed(phase_a, dialect) if driver is not None else phase_a
+    page_a = phase_a if driver is None else _narrowed(phase_a, dialect)
     rows = _prepared(page_a, conn.dialect).rows(conn, limit, offset)
     if len(rows) == limit:
         return rows
@@ -145,22 +145,26 @@ def _page_bound(name: str) -> BindParameter[int]:
 
 @functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
 def _narrowed(phase_a: Select[Any], dialect: str) -> Select[Any]:
-    """The page of ``phase_a`` sorted on its order terms alone, then joined with its runs.
+    """The page of ``phase_a`` (started from a driver), sorted on its order terms alone.
 
-    A first phase that starts from a driver sorts every run that passes; sorting only the
-    order terms and the run's ``pk`` and then reading the page's runs is a fifth faster on
-    SQLite than sorting whole result rows. PostgreSQL sorts narrow rows by itself.
+    The runs that pass are found and sorted on their order terms and ``pk``; then the
+    page's runs are read.
+
+    Sorting the order terms and the run's ``pk``, rather than whole result rows, makes the
+    page a fifth faster on SQLite. On PostgreSQL the runs that pass are first a
+    materialized CTE: left to plan the page as one statement, with statistics taken while
+    the runs were still being written, it walked the ordered key's index and compared each
+    walked row with every driver row (17 ms instead of 1 over 1,000 runs).
     """
-    if dialect != "sqlite":
-        return phase_a
     terms = list(phase_a._order_by_clauses)  # the terms it was built with
     keys = [_sorted_on(term).label(f"order_{index}") for index, term in enumerate(terms)]
-    page = (
-        phase_a.with_only_columns(runs.c.pk.label("run_pk"), *keys)
-        .limit(_page_bound(_LIMIT))
-        .offset(_page_bound(_OFFSET))
-        .subquery("page")
-    )
+    passing = phase_a.with_only_columns(runs.c.pk.label("run_pk"), *keys)
+    if dialect == "postgresql":
+        found = passing.order_by(None).cte("passing").prefix_with("MATERIALIZED")
+        passing = select(found).order_by(
+            *(_like(term, found.c[f"order_{index}"]) for index, term in enumerate(terms))
+        )
+    page = passing.limit(_page_bound(_LIMIT)).offset(_page_bound(_OFFSET)).subquery("page")
     ordering = [_like(term, page.c[f"order_{index}"]) for index, term in enumerate(terms)]
     return (
         select(*page_columns(dialect))
