@@ -27,6 +27,7 @@ an adapter, which it does for every ``bytes``).
 from __future__ import annotations
 
 import functools
+import re
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 PIPELINE_OPTION = "modelcycle_pipeline"
-"""Execution option holding the driver's pipeline, on a connection run in pipeline mode."""
+"""Execution option holding a ``Piped`` transaction, on a connection run in pipeline mode."""
 MAX_PARAMETERS = 999
 ROWS_PER_STATEMENT = 128
 _EXACT_ROWS = 16
@@ -85,14 +86,33 @@ def run(
     """Execute one statement on a driver cursor of ``conn`` (in its transaction).
 
     On a connection the unit of work pipelines (PostgreSQL), a statement run with
-    ``wait=False`` is only queued: it travels with the next one that waits, or with the
-    commit, and what it returns is not known (an empty ``Result``); its errors surface there.
+    ``wait=False`` is only queued (see ``Piped``): it travels with the next one that waits,
+    or with the commit, and what it returns is not known (an empty ``Result``); its errors
+    surface there.
     """
+    piped: Piped | None = conn.get_execution_options().get(PIPELINE_OPTION)
+    if piped is not None:
+        if not wait and isinstance(params, (tuple, list)):
+            piped.queue(sql, params)
+            return _QUEUED
+        flush(conn)
+    return _execute(conn, sql, params, piped.pipeline if piped is not None and wait else None)
+
+
+def flush(conn: Connection) -> None:
+    """Send the writes queued on a pipelined connection (see ``Piped``), not waiting."""
+    piped: Piped | None = conn.get_execution_options().get(PIPELINE_OPTION)
+    if piped is not None:
+        for sql, params in piped.take():
+            _execute(conn, sql, params, None)
+
+
+def _execute(conn: Connection, sql: str, params: Any, pipeline: Any) -> Result:
+    """Run the statement; with ``pipeline``, sync it and wait for its result."""
     cursor: Any = conn.connection.cursor()
     try:
         cursor.execute(sql, params)
-        pipeline = conn.get_execution_options().get(PIPELINE_OPTION)
-        if wait and pipeline is not None:
+        if pipeline is not None:
             pipeline.sync()  # sent with what is queued, and waited for: one round trip
         rows = cursor.fetchall() if cursor.description is not None else []
         return Result(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))
@@ -100,6 +120,62 @@ def run(
         raise driver_error(conn, error, sql, params) from error
     finally:
         cursor.close()
+
+
+class Piped:
+    """A transaction in the driver's pipeline mode, and the writes queued in it.
+
+    Queued writes go to the server as few statements: writes to distinct tables are sent
+    together as one, each a data-modifying ``WITH`` item of the last, which saves the
+    driver's and the server's work per statement (about 25 µs each way). They cannot see
+    one another's changes, so a write to a table already in the statement starts another
+    one; constraints are checked when the whole statement ends, so a row may refer to one
+    inserted beside it.
+    """
+
+    __slots__ = ("_queued", "pipeline")
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self._queued: list[tuple[str, str, Sequence[Any]]] = []
+
+    def queue(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue a write (``INSERT``, ``UPDATE`` or ``DELETE``; other statements go alone)."""
+        match = _TARGET.match(sql)
+        self._queued.append((match.group(1) if match else "", sql, params))
+
+    def take(self) -> list[tuple[str, list[Any]]]:
+        """The queued writes as statements to send, in order; the queue is emptied."""
+        statements: list[tuple[str, list[Any]]] = []
+        group: list[tuple[str, Sequence[Any]]] = []
+        tables: set[str] = set()
+        for table, sql, params in self._queued:
+            if group and (not table or table in tables):
+                statements.append(_together(group))
+                group, tables = [], set()
+            group.append((sql, params))
+            tables.add(table)
+            if not table:  # not a write: alone
+                statements.append(_together(group))
+                group, tables = [], set()
+        if group:
+            statements.append(_together(group))
+        self._queued.clear()
+        return statements
+
+
+_TARGET = re.compile(r"(?:INSERT INTO|UPDATE|DELETE FROM) (\S+) ")
+_QUEUED = Result([], -1, None)
+
+
+def _together(group: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
+    """Statements as one: all but the last as ``WITH`` items of the last."""
+    *items, (last, last_params) = group
+    if not items:
+        return last, list(last_params)
+    heads = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(items))
+    params = [value for _, values in group for value in values]
+    return f"WITH {heads} {last}", params
 
 
 def driver_error(

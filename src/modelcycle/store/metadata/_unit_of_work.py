@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exc as sa_exc
 
 from modelcycle.core.errors import Conflict, ModelCycleError, StoreError
-from modelcycle.store.metadata._bulk import PIPELINE_OPTION, driver_error
+from modelcycle.store.metadata._bulk import PIPELINE_OPTION, Piped, driver_error, flush
 from modelcycle.store.metadata._engine import WRITE_OPTION
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ def _pipeline(connection: Connection, *, lazy: bool = False) -> Iterator[Connect
     leaves pipeline mode. Here the driver is in autocommit mode for the block and ``BEGIN``
     and ``COMMIT`` are queued as statements: they travel with the block's statements, and the
     commit with the sync that leaves pipeline mode. A transaction that waits for nothing
-    costs one round trip; each statement waited for (``_bulk.run``) one more. On an error
+    costs one round trip; each statement waited for (``_bulk.run``) one more; the writes not
+    waited for go as few statements (``_bulk.Piped``). On an error
     the transaction is rolled back before the driver leaves autocommit mode. ``lazy``: the
     commit does not wait for the disk (``UnitOfWork.write(durable=False)``).
     """
@@ -111,7 +112,9 @@ def _pipeline(connection: Connection, *, lazy: bool = False) -> Iterator[Connect
             driver.execute("BEGIN", prepare=False)
             if lazy:
                 driver.execute(_LAZY_COMMIT, prepare=False)
-            yield connection.execution_options(**{PIPELINE_OPTION: pipeline})
+            piped = connection.execution_options(**{PIPELINE_OPTION: Piped(pipeline)})
+            yield piped
+            flush(piped)  # the writes still queued go with the commit
             driver.execute("COMMIT", prepare=False)
     except error_type as error:
         _roll_back(driver, error_type)
