@@ -11,16 +11,17 @@ never deadlock upgrading a read lock (the pysqlite recipe in SQLAlchemy's docume
 
 PostgreSQL: a commit returns once its WAL is on disk (the server's ``synchronous_commit``),
 except a commit the unit of work opens with ``durable=False`` (``SET LOCAL
-synchronous_commit = off``, that transaction only): creating a run. Such a commit is visible
-at once and survives a crash of the calling process (SIGKILL, OOM): the server holds it and
-writes it on its own within moments. A crash of the server, the OS or the power can lose the
-non-durable commits of the last moments before it (at most about three times the server's
-``wal_writer_delay``, 200 ms by default), each whole or not at all, never half of one. The
-server writes WAL in order, so the next durable commit on the same server (the run's end, a
-``log_batch``) makes every earlier commit durable too: a run whose end returned is all on
-disk. That is the promise SQLite's ``synchronous=NORMAL`` makes for every commit.
+synchronous_commit = off``, that transaction only): creating a run, and a batch written with
+``RunRepository.log_batch(durable=False)``. Such a commit is visible at once and survives a
+crash of the calling process (SIGKILL, OOM): the server holds it and writes it on its own
+within moments. A crash of the server, the OS or the power can lose the non-durable commits
+of the last moments before it (at most about three times the server's ``wal_writer_delay``,
+200 ms by default), each whole or not at all, never half of one. The server writes WAL in
+order, so the next durable commit on the same server (the run's end, a ``log_batch``) makes
+every earlier commit durable too: a run whose end returned is all on disk. That is the
+promise SQLite's ``synchronous=NORMAL`` makes for every commit.
 
-A pooled connection that sat idle for ``PING_AFTER_IDLE_S`` or more is pinged
+A pooled PostgreSQL connection that sat idle for ``PING_AFTER_IDLE_S`` or more is pinged
 when it is checked out, and replaced if the server dropped it. One in steady use is not: a
 ping is a round trip, as much as a small statement costs, and a connection used a moment ago
 is alive (a server restarted in that moment fails one call with a ``StoreError``, and the
