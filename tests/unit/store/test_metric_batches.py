@@ -112,3 +112,19 @@ def test_revision_0006_goes_down_and_up_keeping_every_point(store: SqlMetadataSt
         assert _rows(reopened)[-4:] == [(None, N_KEYS), ("loss", 2), (None, N_KEYS + 2), ("m1", 1)]
     finally:
         reopened.close()
+
+
+def test_batch_rows_of_the_same_keys_and_of_others_read_alike(store: SqlMetadataStore) -> None:
+    """Rows listing the same keys are cut on the server; a row in another order comes whole."""
+    run_id = _new_run(store)
+    keys = [f"m{i}" for i in range(N_KEYS)]
+    for step in range(3):
+        store.runs.log_batch(
+            run_id, metrics=[(k, step + i / 100, step, 10) for i, k in enumerate(keys)]
+        )
+    reordered = list(reversed(keys))
+    store.runs.log_batch(run_id, metrics=[(k, -1.0, 3, 10) for k in reordered])
+    for i in (0, 7, N_KEYS - 1):
+        history = store.runs.metric_history(run_id, f"m{i}")
+        assert history.steps == (0, 1, 2, 3)
+        assert history.values == (i / 100, 1 + i / 100, 2 + i / 100, -1.0)

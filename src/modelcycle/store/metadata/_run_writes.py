@@ -15,6 +15,7 @@ for; the writes travel with the commit.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Sequence
 from operator import itemgetter
@@ -65,7 +66,7 @@ _RUN_COLUMNS = (
 _ENVIRONMENT_COLUMNS = ("digest", "python_version", "platform", "packages_json", "created_at")
 _KEYED_COLUMNS = ("run_pk", "key", "value", "value_num")
 _CHUNK_COLUMNS = ("run_pk", "key", "count", "steps", "values", "timestamps")
-_BATCH_COLUMNS = ("run_pk", "keys", "count", "steps", "values", "timestamps")
+_BATCH_COLUMNS = ("run_pk", "keys", "keys_digest", "count", "steps", "values", "timestamps")
 BATCH_ROW_KEYS = 32
 """A batch of at least this many distinct keys is stored as one row (see ``_batch_row``)."""
 _LATEST_COLUMNS = ("run_pk", "key", "value", "is_nan", "step", "timestamp")
@@ -282,7 +283,7 @@ def _batch_row(
     steps: Sequence[int],
     stamps: Sequence[int],
 ) -> tuple[Any, ...] | None:
-    """The chunk row of a whole batch: its keys as text, one line per point, and its columns.
+    """The chunk row of a whole batch: its keys (a line per point), their digest, its columns.
 
     None when a key holds a line break (the service's keys never do): such a batch is
     stored as chunks per key.
@@ -290,9 +291,11 @@ def _batch_row(
     text = "\n".join(keys)
     if text.count("\n") != len(keys) - 1:
         return None
+    lines = f"\n{text}\n"
     return (
         pk,
-        f"\n{text}\n",
+        lines,
+        hashlib.blake2b(lines.encode(), digest_size=16).hexdigest(),
         len(keys),
         pack("q", steps),
         pack("d", values),

@@ -138,7 +138,8 @@ latest_metrics = Table(
 # A row holds one key's points of one written batch (``key``), or every point of a batch of
 # many keys (``key`` NULL, ``keys``: the key of each point, one per line, with a line break
 # before the first and after the last, so that a key's line is found by searching for it
-# between line breaks). A 10,000-point history is a handful of rows instead of 10,000, and a
+# between line breaks; ``keys_digest`` tells rows of the same keys in the same order apart
+# without reading them). A 10,000-point history is a handful of rows instead of 10,000, and a
 # thousand-key batch one row instead of a thousand.
 metric_chunks = Table(
     "metric_chunks",
@@ -147,6 +148,7 @@ metric_chunks = Table(
     Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
     Column("key", String(KEY_LENGTH)),
     Column("keys", Text),
+    Column("keys_digest", String(32)),
     Column("count", Integer, nullable=False),
     Column("steps", LargeBinary, nullable=False),
     Column("values", LargeBinary, nullable=False),

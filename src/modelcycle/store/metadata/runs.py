@@ -262,7 +262,7 @@ class RunRepository:
         """Every point of one metric, by step then time (then logging order)."""
         with self._uow.query() as conn:
             dialect = conn.dialect.name
-            params = (run_id, key, run_id, f"\n{key}\n")
+            params = {"run": run_id, "key": key, "line": f"\n{key}\n"}
             chunks = _bulk.run(conn, _select_chunks_sql(dialect), params).rows
             if not chunks:
                 run_pk(conn, run_id)  # NotFound for an unknown run
@@ -271,11 +271,11 @@ class RunRepository:
         values: array[float] = array("d")
         stamps: array[int] = array("q")
         for _, keys, chunk_steps, chunk_values, chunk_stamps in chunks:
-            if keys is None:
+            if keys is None:  # a chunk of this key, or its one point cut out of a batch row
                 steps.extend(unpack_ints(chunk_steps))
                 values.extend(unpack_floats(chunk_values))
                 stamps.extend(unpack_ints(chunk_stamps))
-            else:
+            else:  # a whole batch row
                 for index in _lines_of(keys, key):
                     steps.append(INT.unpack_from(chunk_steps, 8 * index)[0])
                     values.append(FLOAT.unpack_from(chunk_values, 8 * index)[0])
@@ -331,18 +331,49 @@ class RunRepository:
 def _select_chunks_sql(dialect: str) -> str:
     """The chunks of one metric of a run named by id, in the order they were written.
 
-    Parameters: the run id and the key, then the run id and the key between line breaks, as
-    a batch row's ``keys`` holds it (see ``_tables.metric_chunks``). Two selects, so that
-    each walks the index on ``(run_pk, key)`` to its own rows.
+    Parameters by name: ``run`` (the run id), ``key``, and ``line``: the key between line
+    breaks, as a batch row's ``keys`` holds it (see ``_tables.metric_chunks``). A run's batch
+    rows mostly list the same keys in the same order, one point each: a batch row holding the
+    key once gives its line, and of every batch row with the same ``keys_digest`` the server
+    sends only that point, 8 bytes of each packed column (``keys`` NULL), without reading
+    their ``keys``. Another batch row holding the key comes whole, with its ``keys``.
     """
-    mark = _bulk.placeholder(dialect)
-    values, key = _bulk.quote(dialect, "values"), _bulk.quote(dialect, "key")
-    find = "strpos" if dialect == "postgresql" else "instr"
-    chunks = (
-        f"SELECT c.id, c.keys, c.steps, c.{values}, c.timestamps FROM metric_chunks c "
-        f"JOIN runs r ON r.pk = c.run_pk WHERE r.id = {mark} AND c.{key}"
+    if dialect == "postgresql":
+        find, line_break = "strpos", "chr(10)"
+        run, key, line = "%(run)s", "%(key)s", "%(line)s"
+    else:
+        find, line_break = "instr", "char(10)"
+        run, key, line = ":run", ":key", ":line"
+    values, key_column = _bulk.quote(dialect, "values"), _bulk.quote(dialect, "key")
+    # One row, computed once: PostgreSQL would inline it and SQLite flatten it into the
+    # outer query, and both would compute it again for every batch row.
+    once = "MATERIALIZED " if dialect == "postgresql" else ""
+    found = (
+        f"SELECT c.run_pk, c.keys, c.keys_digest, {find}(c.keys, {line}) AS at "
+        f"FROM metric_chunks c JOIN runs r ON r.pk = c.run_pk WHERE r.id = {run} "
+        f"AND c.{key_column} IS NULL AND {find}(c.keys, {line}) > 0 LIMIT 1"
     )
-    return f"{chunks} = {mark} UNION ALL {chunks} IS NULL AND {find}(c.keys, {mark}) > 0 ORDER BY 1"
+    # the line breaks up to the key's are its line number + 1; 8 bytes a point
+    shared = (
+        "SELECT f.run_pk, f.keys_digest, "
+        f"8 * (f.at - length(replace(substr(f.keys, 1, f.at), {line_break}, ''))) - 7 AS at "
+        f"FROM ({found}) f WHERE {find}(substr(f.keys, f.at + 1), {line}) = 0 LIMIT 1"
+    )
+    cut = "c.keys_digest = s.keys_digest"
+
+    def point(column: str) -> str:
+        return f"CASE WHEN {cut} THEN substr(c.{column}, s.at, 8) ELSE c.{column} END"
+
+    return (
+        f"WITH shared AS {once}({shared}) "
+        f"SELECT c.id, NULL AS keys, c.steps, c.{values}, c.timestamps FROM metric_chunks c "
+        f"JOIN runs r ON r.pk = c.run_pk WHERE r.id = {run} AND c.{key_column} = {key} "
+        f"UNION ALL SELECT c.id, CASE WHEN {cut} THEN NULL ELSE c.keys END, "
+        f"{point('steps')}, {point(values)}, {point('timestamps')} FROM metric_chunks c "
+        f"JOIN runs r ON r.pk = c.run_pk LEFT JOIN shared s ON TRUE "
+        f"WHERE r.id = {run} AND c.{key_column} IS NULL "
+        f"AND (c.keys_digest = s.keys_digest OR {find}(c.keys, {line}) > 0) ORDER BY 1"
+    )
 
 
 def _lines_of(keys: str, key: str) -> list[int]:

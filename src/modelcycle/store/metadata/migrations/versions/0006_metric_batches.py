@@ -1,8 +1,8 @@
 """metric batches: a chunk row may hold every point of a batch of many keys
 
 A ``metric_chunks`` row keeps holding one key's points (``key`` set), or now every point of
-a batch of many keys: ``key`` NULL and ``keys`` the key of each point, one per line, between
-line breaks. Stored rows keep their meaning: the upgrade only widens the table. The downgrade
+a batch of many keys: ``key`` NULL, ``keys`` the key of each point, one per line, between
+line breaks, and ``keys_digest`` a digest of ``keys``. Stored rows keep their meaning: the upgrade only widens the table. The downgrade
 splits each batch row into one chunk per key, in the order of the batch.
 
 Revision ID: 0006
@@ -28,6 +28,7 @@ _chunks = sa.table(
     sa.column("run_pk", sa.BigInteger()),
     sa.column("key", sa.String()),
     sa.column("keys", sa.Text()),
+    sa.column("keys_digest", sa.String()),
     sa.column("count", sa.Integer()),
     sa.column("steps", sa.LargeBinary()),
     sa.column("values", sa.LargeBinary()),
@@ -38,6 +39,7 @@ _chunks = sa.table(
 def upgrade() -> None:
     with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("keys", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("keys_digest", sa.String(length=32), nullable=True))
         batch_op.alter_column("key", existing_type=sa.String(length=250), nullable=True)
 
 
@@ -53,6 +55,7 @@ def downgrade() -> None:
         bind.execute(sa.delete(_chunks).where(_chunks.c.id == batch.id))
     with op.batch_alter_table("metric_chunks", schema=None) as batch_op:
         batch_op.alter_column("key", existing_type=sa.String(length=250), nullable=False)
+        batch_op.drop_column("keys_digest")
         batch_op.drop_column("keys")
 
 
@@ -72,6 +75,7 @@ def _split(batch: Any) -> list[dict[str, Any]]:
             "run_pk": batch.run_pk,
             "key": key,
             "keys": None,
+            "keys_digest": None,
             "count": len(indexes),
             "steps": struct.pack(f"<{len(indexes)}q", *(columns["steps"][i] for i in indexes)),
             "values": struct.pack(f"<{len(indexes)}d", *(columns["values"][i] for i in indexes)),
