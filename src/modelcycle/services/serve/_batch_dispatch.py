@@ -2,16 +2,18 @@
 
 Each chunk gets its ids reserved (``IdSequence.reserve``) in input order as it is sent off, so
 the ids of a job increase in row order wherever they are spelled out. On an executor at most
-``max_in_flight`` chunks are out at once. A part of a Parquet file is sent as the part, for
-the worker to read itself; a worker that does not see the file answers None, and that part
-and every later one go as rows read here. Asked to (``encode``), a worker scores a whole row
-group and sends back its score columns encoded as Parquet, so this process only splices bytes.
+``max_in_flight`` chunks are unfinished at once, and a new one goes out as soon as any
+finishes (a quicker worker is not held up by a slower one's older chunk). A part of a Parquet
+file is sent as the part, for the worker to read itself; a worker that does not see the file
+answers None, and that part and every later one go as rows read here. Asked to (``encode``),
+a worker scores a whole row group and sends back its score columns encoded as Parquet, so
+this process only splices bytes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,22 +128,45 @@ class _Remote:
         self._encode = None if encode is None else tuple(encode)
 
     def scored(self, chunks: Chunks, ids: IdSequence, max_in_flight: int) -> Iterator[Scored]:
+        """Chunks in input order; up to ``max_in_flight`` unfinished on the executor at once.
+
+        A new chunk goes out whenever any chunk finishes, not only the oldest, so a worker that
+        is quicker than the others is kept busy; at most as many finished chunks again wait
+        here for an earlier one.
+        """
         held: Iterator[pa.Table | ParquetPart] = (
             iter(chunks.parts) if chunks.parts is not None else iter(chunks.tables or ())
         )
-        in_flight: deque[tuple[pa.Table | ParquetPart, IdBlock, Future[Any]]] = deque()
+        queue: deque[tuple[pa.Table | ParquetPart, IdBlock, Future[Any]]] = deque()
         try:
-            for chunk in held:
-                rows = chunk.num_rows if isinstance(chunk, pa.Table) else chunk.rows
-                block = ids.reserve(rows)
-                in_flight.append((chunk, block, self._submit(chunk, block)))
-                if len(in_flight) >= max_in_flight:
-                    yield self._collect(*in_flight.popleft())
-            while in_flight:
-                yield self._collect(*in_flight.popleft())
+            while True:
+                self._fill(queue, held, ids, max_in_flight)
+                if not queue:
+                    return
+                if not queue[0][2].done():
+                    running = [future for _, _, future in queue if not future.done()]
+                    wait(running, return_when=FIRST_COMPLETED)
+                    continue
+                yield self._collect(*queue.popleft())
         finally:
-            for _chunk, _block, future in in_flight:
+            for _chunk, _block, future in queue:
                 future.cancel()
+
+    def _fill(
+        self,
+        queue: deque[tuple[pa.Table | ParquetPart, IdBlock, Future[Any]]],
+        held: Iterator[pa.Table | ParquetPart],
+        ids: IdSequence,
+        max_in_flight: int,
+    ) -> None:
+        running = sum(not future.done() for _, _, future in queue)
+        while running < max_in_flight and len(queue) < 2 * max_in_flight:
+            chunk = next(held, None)
+            if chunk is None:
+                return
+            block = ids.reserve(chunk.num_rows if isinstance(chunk, pa.Table) else chunk.rows)
+            queue.append((chunk, block, self._submit(chunk, block)))
+            running += 1
 
     def _submit(self, chunk: pa.Table | ParquetPart, block: IdBlock) -> Future[Any]:
         plan, executor = self._plan, self._executor

@@ -125,7 +125,8 @@ def score_batch(
         on_chunk: called per chunk, in order, with its ids, input rows and prediction columns.
         progress: called after each chunk with the rows done and the total when known.
         total_rows: the number of input rows, for ``progress``, when ``batches`` is not a table.
-        max_in_flight: chunks submitted to the executor and not yet collected, at most.
+        max_in_flight: chunks on the executor and not yet finished, at most (as many finished
+            ones may wait for an earlier chunk to finish).
 
     Returns:
         The rows, wall time, output path and id range of the job.
