@@ -32,7 +32,9 @@ def store(store: SqlMetadataStore) -> SqlMetadataStore:
 
 def _setting(store: SqlMetadataStore, *, pipelined: bool, durable: bool) -> str:
     sql = "SHOW synchronous_commit" if store.dialect == "postgresql" else "PRAGMA synchronous"
-    with store.uow.write(pipelined=pipelined, durable=durable) as conn:
+    uow = store.uow
+    block = uow.pipelined(durable=durable) if pipelined else uow.write(durable=durable)
+    with block as conn:
         return str(run(conn, sql).rows[0][0])
 
 
@@ -52,7 +54,7 @@ def test_only_the_transaction_asked_for_skips_the_wait(
 def test_a_failed_lazy_transaction_leaves_the_connection_durable(store: SqlMetadataStore) -> None:
     with (
         pytest.raises(RuntimeError, match="failed"),
-        store.uow.write(pipelined=True, durable=False),
+        store.uow.pipelined(durable=False),
     ):
         raise RuntimeError("the block failed")
     expected = "on" if store.dialect == "postgresql" else "1"

@@ -45,7 +45,7 @@ def test_queued_writes_land_in_order_and_a_later_write_sees_an_earlier_one(
     dialect = store.dialect
     mark = "%s" if dialect == "postgresql" else "?"
     insert = f"INSERT INTO tags (run_pk, {quote(dialect, 'key')}, value) "
-    with store.uow.write(pipelined=True) as conn:
+    with store.uow.pipelined() as conn:
         pk = run_pk(conn, run_id)
         run(conn, f"{insert}VALUES ({mark}, 't', 'first')", (pk,), wait=False)
         run(conn, update_sql(dialect, "runs", ("name",), "pk"), ("renamed", pk), wait=False)

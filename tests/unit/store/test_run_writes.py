@@ -253,7 +253,7 @@ def test_a_statement_failing_on_the_server_after_queued_writes_undoes_them(
     assert (run.metrics, run.tags) == ({"m": 1.0}, {})
     assert _count(store, metric_chunks) == 1
     assert _count(store, latest_metrics) == 1
-    with store.uow.write(pipelined=True) as conn:  # a pooled connection, ready for more
+    with store.uow.pipelined() as conn:  # a pooled connection, ready for more
         driver = conn.connection.driver_connection
         assert driver is not None
     assert driver.autocommit is False

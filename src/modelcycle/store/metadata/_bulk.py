@@ -29,17 +29,17 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sqlalchemy import BigInteger, Boolean, Float, Integer, LargeBinary, String
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy import Table
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Dialect
 
 PIPELINE_OPTION = "modelcycle_pipeline"
 """Execution option holding a ``Piped`` transaction, on a connection run in pipeline mode."""
@@ -51,6 +51,21 @@ _DIALECTS: dict[str, Any] = {
     "sqlite": sqlite.dialect(),
     "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
 }
+
+
+class Target(Protocol):
+    """What statements run on: a SQLAlchemy ``Connection``, or ``UnitOfWork.pipelined()``'s."""
+
+    @property
+    def connection(self) -> Any:
+        """The pooled driver connection (``cursor()``, ``driver_connection``)."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQLAlchemy dialect."""
+
+    def get_execution_options(self) -> Mapping[str, Any]:
+        """Options of the transaction (``PIPELINE_OPTION``)."""
 
 
 def quote_pg(name: str) -> str:
@@ -77,7 +92,7 @@ class Result(NamedTuple):
 
 
 def run(
-    conn: Connection,
+    conn: Target,
     sql: str,
     params: Sequence[Any] | dict[str, Any] = (),
     *,
@@ -99,7 +114,7 @@ def run(
     return _execute(conn, sql, params, piped.pipeline if piped is not None and wait else None)
 
 
-def flush(conn: Connection) -> None:
+def flush(conn: Target) -> None:
     """Send the writes queued on a pipelined connection (see ``Piped``), not waiting."""
     piped: Piped | None = conn.get_execution_options().get(PIPELINE_OPTION)
     if piped is not None:
@@ -107,7 +122,7 @@ def flush(conn: Connection) -> None:
             _execute(conn, sql, params, None)
 
 
-def _execute(conn: Connection, sql: str, params: Any, pipeline: Any) -> Result:
+def _execute(conn: Target, sql: str, params: Any, pipeline: Any) -> Result:
     """Run the statement; with ``pipeline``, sync it and wait for its result."""
     cursor: Any = conn.connection.cursor()
     try:
@@ -179,7 +194,7 @@ def _together(group: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any
 
 
 def driver_error(
-    conn: Connection, error: Exception, sql: str = "", params: Any = None
+    conn: Target, error: Exception, sql: str = "", params: Any = None
 ) -> sa_exc.StatementError:
     """A driver error wrapped as SQLAlchemy wraps it, for the unit of work to translate."""
     return sa_exc.DBAPIError.instance(
@@ -187,20 +202,20 @@ def driver_error(
     )
 
 
-def insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Any]) -> None:
+def insert(conn: Target, table: Table, columns: tuple[str, ...], rows: Sequence[Any]) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``); never waited for (see ``run``)."""
     _many(conn, table, columns, _transposed(rows), (), None, False, "")
 
 
 def insert_columns(
-    conn: Connection, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
+    conn: Target, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
 ) -> None:
     """Insert rows given by column: ``data[i]`` holds the values of ``columns[i]``, in order."""
     _many(conn, table, columns, data, (), None, False, "")
 
 
 def upsert(
-    conn: Connection,
+    conn: Target,
     table: Table,
     columns: tuple[str, ...],
     rows: Sequence[Any],
@@ -219,7 +234,7 @@ def upsert(
 
 
 def upsert_columns(
-    conn: Connection,
+    conn: Target,
     table: Table,
     columns: tuple[str, ...],
     data: Sequence[Sequence[Any]],
@@ -242,7 +257,7 @@ def _transposed(rows: Sequence[Any]) -> list[list[Any]]:
 
 
 def _many(
-    conn: Connection,
+    conn: Target,
     table: Table,
     columns: tuple[str, ...],
     data: Sequence[Sequence[Any]],
@@ -293,7 +308,7 @@ def _many(
 
 
 def update_columns(
-    conn: Connection,
+    conn: Target,
     table: Table,
     columns: tuple[str, ...],
     data: Sequence[Sequence[Any]],
@@ -316,9 +331,9 @@ def update_columns(
 
 
 def _encoded(
-    conn: Connection, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
+    conn: Target, table: Table, columns: tuple[str, ...], data: Sequence[Sequence[Any]]
 ) -> list[Any]:
-    utf8 = conn.connection.driver_connection.info.encoding == "utf-8"  # type: ignore[union-attr]
+    utf8 = conn.connection.driver_connection.info.encoding == "utf-8"
     return [
         encode_array(kind, column, utf8)
         for kind, column in zip(_array_kinds(table, columns), data, strict=True)

@@ -7,9 +7,9 @@ normalised rows, so a batch lands whole or not at all. A batch of many metric ke
 foreign-key check and two index entries, cost the server about 9 ms, one row 0.5 ms.
 
 Every statement here goes through the driver (``_bulk``): these are the paths that fluent
-logging and ``log_batch`` take. On PostgreSQL they run pipelined (see ``UnitOfWork.write``):
-only the lock, a primary key that tags need and the count of moved latest values are waited
-for; the writes travel with the commit.
+logging and ``log_batch`` take. On PostgreSQL they run pipelined (see
+``UnitOfWork.pipelined``): only the lock, a primary key that tags need and the count of
+moved latest values are waited for; the writes travel with the commit.
 """
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ from modelcycle.store.metadata._tables import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from sqlalchemy.engine import Connection
-
     from modelcycle.core.entities.run import CodeVersion, Environment, MetricTuple
+    from modelcycle.store.metadata._bulk import Target
 
 _RUN_COLUMNS = (
     "id",
@@ -82,14 +81,14 @@ class _Locked(NamedTuple):
     tags_json: str
 
 
-def insert_environment(conn: Connection, env: Environment, now: int) -> None:
+def insert_environment(conn: Target, env: Environment, now: int) -> None:
     """Store an environment unless one with its digest is stored (not waited for)."""
     row = (env.digest, env.python_version, env.platform, dumps(list(env.packages)), now)
     _bulk.upsert(conn, environments, _ENVIRONMENT_COLUMNS, [row], ("digest",))
 
 
 def insert_run(
-    conn: Connection,
+    conn: Target,
     run: tuple[Any, ...],
     run_tags: Mapping[str, str],
 ) -> None:
@@ -140,7 +139,7 @@ def run_values(
     )
 
 
-def run_pk(conn: Connection, run_id: str) -> int:
+def run_pk(conn: Target, run_id: str) -> int:
     """The primary key of a run. Raises ``NotFound``."""
     dialect = conn.dialect.name
     found = _bulk.run(conn, _select_pk_sql(dialect), (run_id,)).rows
@@ -150,7 +149,7 @@ def run_pk(conn: Connection, run_id: str) -> int:
 
 
 def apply_batch(
-    conn: Connection,
+    conn: Target,
     run_id: str,
     new_params: Mapping[str, str],
     new_metrics: Sequence[MetricTuple],
@@ -193,7 +192,7 @@ def apply_batch(
 
 
 def _merge_params(
-    conn: Connection,
+    conn: Target,
     pk: int,
     run_id: str,
     stored: dict[str, str],
@@ -238,7 +237,7 @@ def as_number(text: str) -> float | None:
 
 
 def _write_metrics(
-    conn: Connection,
+    conn: Target,
     pk: int,
     summary: dict[str, float | str],
     points: Sequence[MetricTuple],
@@ -304,7 +303,7 @@ def _batch_row(
 
 
 def _write_latest(
-    conn: Connection, pk: int, summary: dict[str, float | str], latest_columns: _Columns
+    conn: Target, pk: int, summary: dict[str, float | str], latest_columns: _Columns
 ) -> None:
     """Move the stored latest point of each key (one point per key) that the batch passes."""
     keys, values, steps, stamps = latest_columns

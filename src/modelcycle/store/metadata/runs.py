@@ -110,7 +110,7 @@ class RunRepository:
             code=new.code,
             environment_digest=env.digest if env else None,
         )
-        with self._uow.write(pipelined=True, durable=False) as conn:
+        with self._uow.pipelined(durable=False) as conn:
             if env is not None and env.digest not in self._known_environments:
                 insert_environment(conn, env, new.start_time)
             insert_run(conn, values, new.tags)
@@ -131,7 +131,7 @@ class RunRepository:
         ``durable=False``: on PostgreSQL the commit does not wait for the disk; for writes
         whose durability the run's end implies (see ``UnitOfWork.write``).
         """
-        with self._uow.write(pipelined=True, durable=durable) as conn:
+        with self._uow.pipelined(durable=durable) as conn:
             apply_batch(conn, run_id, params or {}, metrics, tags or {})
 
     def end(
@@ -145,7 +145,7 @@ class RunRepository:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Write the last batch and the final status together: durable when this returns."""
-        with self._uow.write(pipelined=True) as conn:
+        with self._uow.pipelined() as conn:
             apply_batch(
                 conn,
                 run_id,
