@@ -162,3 +162,51 @@ def _check_predictions(store: SqlMetadataStore) -> None:
     inside = "018bcfe60000" + "a" * 20
     assert store.predictions.segments_containing(inside) == [EXPECTED_SEGMENT]
     assert store.predictions.segments_containing("018bcfe65261" + "0" * 20) == []
+
+
+def _without_rowid(db: Path) -> set[str]:
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE :marker"),
+                {"marker": "%WITHOUT ROWID%"},
+            )
+            return {name for (name,) in rows}
+    finally:
+        engine.dispose()
+
+
+def test_revision_0007_clusters_the_key_tables_and_goes_back_with_their_rows(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "modelcycle.db"
+    shutil.copy(ASSETS[-1], db)
+    assert ASSETS[-1].stem >= "0007"
+    assert _without_rowid(db) == {"params", "tags", "latest_metrics"}
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            counts = [
+                conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("params", "tags", "latest_metrics")
+            ]
+            command.downgrade(alembic_config(conn), "0006")
+    finally:
+        engine.dispose()
+    assert _without_rowid(db) == set()
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            assert [
+                conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("params", "tags", "latest_metrics")
+            ] == counts
+            assert all(counts)
+    finally:
+        engine.dispose()
+    engine = create_engine(f"sqlite:///{db}")
+    assert upgrade(engine) == ("0006", HEAD_REVISION)
+    engine.dispose()
+    _check(f"sqlite:///{db}")  # back at the head, tables and migrations agree
+    assert _without_rowid(db) == {"params", "tags", "latest_metrics"}

@@ -99,6 +99,8 @@ runs = Table(
     Index("ix_runs_start_time", "start_time"),
 )
 
+# On SQLite the key tables are WITHOUT ROWID (revision 0007): a row lives in its primary key's
+# b-tree, so the (key, value) indexes carry run_pk and a search needs no second lookup.
 params = Table(
     "params",
     metadata,
@@ -108,6 +110,7 @@ params = Table(
     Column("value_num", Float),
     Index("ix_params_key_value", "key", "value"),
     Index("ix_params_key_value_num", "key", "value_num"),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -118,6 +121,7 @@ tags = Table(
     Column("value", Text, nullable=False),
     Column("value_num", Float),
     Index("ix_tags_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 latest_metrics = Table(
@@ -131,6 +135,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 # The series of each metric, stored by column: the steps, values and timestamps of a row's

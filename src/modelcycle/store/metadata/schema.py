@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest revision; a test checks it equals the migrations' single head."""
 
 _VERSION_TABLE = "alembic_version"
