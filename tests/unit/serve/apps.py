@@ -113,3 +113,13 @@ def call(
     asyncio.run(run())
     start = sent[0]
     return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def cancer_rows(seed: int, count: int) -> Any:
+    """``count`` rows of breast_cancer's features drawn with replacement (a pandas frame)."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    features = load_breast_cancer(as_frame=True).data
+    picks = np.random.default_rng(seed).integers(0, len(features), count)
+    return features.iloc[picks].reset_index(drop=True)

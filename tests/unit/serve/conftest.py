@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -16,9 +18,12 @@ from tests.unit.serve.apps import model_app
 
 import modelcycle as mc
 from modelcycle.sdk import session
+from modelcycle.services.packaging.package import load_packaged, package_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from modelcycle.services.packaging.loaded import LoadedModel
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +62,14 @@ def shop_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield model_app("shop", version.ref)[0]
     finally:
         session.configure()
+
+
+@pytest.fixture(scope="module")
+def gbm() -> LoadedModel:
+    """A small gradient-boosted classifier of breast_cancer, packaged and loaded back."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = GradientBoostingClassifier(n_estimators=15, random_state=0).fit(X, y)
+    packaged = package_model(model, input_example=X.head(20))
+    return load_packaged(
+        packaged.data, flavor=packaged.flavor, digest=packaged.digest, signature=packaged.signature
+    )

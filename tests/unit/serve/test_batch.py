@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LinearRegression
+from tests.unit.serve.apps import cancer_rows
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.core.ids import check_id
@@ -41,9 +42,7 @@ def _raw(model: LoadedModel) -> Any:
 
 @pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
-    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    picks = np.random.default_rng(7).integers(0, len(X), 5_000)
-    frame: pd.DataFrame = X.iloc[picks].reset_index(drop=True)
+    frame: pd.DataFrame = cancer_rows(7, 5_000)
     return frame
 
 

@@ -12,12 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import GradientBoostingClassifier
+from tests.unit.serve.apps import cancer_rows
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.packaging.loaded import LoadedModel
-from modelcycle.services.packaging.package import load_packaged, package_model
 from modelcycle.services.serve._batch_frames import make_plan
 from modelcycle.services.serve._batch_ids import IdSequence
 from modelcycle.services.serve._batch_output import SplicedParquet, encode_scores
@@ -41,20 +39,8 @@ def _raw(model: LoadedModel) -> Any:
 
 
 @pytest.fixture(scope="module")
-def gbm() -> LoadedModel:
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    model = GradientBoostingClassifier(n_estimators=15, random_state=0).fit(X, y)
-    packaged = package_model(model, input_example=X.head(20))
-    return load_packaged(
-        packaged.data, flavor=packaged.flavor, digest=packaged.digest, signature=packaged.signature
-    )
-
-
-@pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
-    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    picks = np.random.default_rng(5).integers(0, len(X), 6_000)
-    frame: pd.DataFrame = X.iloc[picks].reset_index(drop=True)
+    frame: pd.DataFrame = cancer_rows(5, 6_000)
     return frame
 
 

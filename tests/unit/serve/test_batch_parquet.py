@@ -15,8 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import GradientBoostingClassifier
+from tests.unit.serve.apps import cancer_rows
 
 from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.services.packaging.flavors import get_flavor
@@ -36,20 +35,8 @@ def _raw(model: LoadedModel) -> Any:
 
 
 @pytest.fixture(scope="module")
-def gbm() -> LoadedModel:
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    model = GradientBoostingClassifier(n_estimators=15, random_state=0).fit(X, y)
-    packaged = package_model(model, input_example=X.head(20))
-    return load_packaged(
-        packaged.data, flavor=packaged.flavor, digest=packaged.digest, signature=packaged.signature
-    )
-
-
-@pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
-    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    picks = np.random.default_rng(11).integers(0, len(X), 6_000)
-    frame: pd.DataFrame = X.iloc[picks].reset_index(drop=True)
+    frame: pd.DataFrame = cancer_rows(11, 6_000)
     return frame
 
 
