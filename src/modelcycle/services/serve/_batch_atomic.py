@@ -16,7 +16,7 @@ import os
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from modelcycle.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 
 def target_and_temporary(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -41,14 +41,47 @@ def target_and_temporary(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return target, target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
+class WriteBehind:
+    """Writes run one at a time on a background thread, each after the one before it.
+
+    The caller goes on with the next chunk while the last one is written; an error of a
+    write is raised by the next ``submit`` or by ``finish``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: Future[None] | None = None
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        """Run ``write(*args)`` once the previous write is over (its error raised here)."""
+        self._wait()
+        self._pending = self._thread.submit(write, *args)
+
+    def finish(self) -> None:
+        """Wait for the last write (its error raised here) and stop the thread."""
+        self._wait()
+        self._thread.shutdown()
+
+    def cancel(self) -> None:
+        """Wait for the last write to be over, whatever its outcome, and stop the thread."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.exception()
+        self._thread.shutdown()
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
 class AtomicParquet:
     """A Parquet file written chunk by chunk, which appears at ``path`` only on ``commit``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path, self._temp = target_and_temporary(path)
         self._writer: pq.ParquetWriter | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-        self._pending: Future[None] | None = None
+        self._writes = WriteBehind("parquet-writer")
 
     def write(self, table: pa.Table, *, plain: Sequence[str] = ()) -> None:
         """Append ``table`` in the background (every chunk has the first chunk's schema).
@@ -56,17 +89,15 @@ class AtomicParquet:
         ``plain`` names further columns to write without dictionary encoding (unique ids).
         The previous chunk's write is finished first, and its error, if any, raised here.
         """
-        self._wait()
         if self._writer is None:
             self._writer = pq.ParquetWriter(
                 self._temp, table.schema, use_dictionary=dictionary_columns(table.schema, plain)
             )
-        self._pending = self._thread.submit(self._writer.write_table, table)
+        self._writes.submit(self._writer.write_table, table)
 
     def commit(self) -> Path:
         """Finish, close, sync and move the file into place."""
-        self._wait()
-        self._thread.shutdown()
+        self._writes.finish()
         if self._writer is None:
             raise InvalidInput("nothing was written")
         self._writer.close()
@@ -77,18 +108,10 @@ class AtomicParquet:
 
     def abort(self) -> None:
         """Drop what was written."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.exception()  # the write is over (whatever its outcome) before closing
-        self._thread.shutdown()
+        self._writes.cancel()  # the write is over (whatever its outcome) before closing
         if self._writer is not None:
             self._writer.close()
         self._temp.unlink(missing_ok=True)
-
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
 
 
 def dictionary_columns(schema: pa.Schema, plain: Sequence[str]) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import os
 import struct
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,11 @@ import pyarrow.parquet as pq
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.serve import _thrift_compact as thrift
-from modelcycle.services.serve._batch_atomic import dictionary_columns, target_and_temporary
+from modelcycle.services.serve._batch_atomic import (
+    WriteBehind,
+    dictionary_columns,
+    target_and_temporary,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -95,8 +98,7 @@ class SplicedParquet:
         """
         self.path, self._temp = target_and_temporary(path)
         self._plain = tuple(plain)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-splice")
-        self._pending: Future[None] | None = None
+        self._writes = WriteBehind("parquet-splice")
         self._out = -1
         self._source = os.open(source, os.O_RDONLY)
         try:
@@ -122,8 +124,7 @@ class SplicedParquet:
         The previous group's write is finished first, and its error, if any, raised here.
         """
         self._check_rows(group, scores.num_rows)
-        self._wait()
-        self._pending = self._thread.submit(self._write, group, scores)
+        self._writes.submit(self._write, group, scores)
 
     def write_encoded(self, group: int, encoded: bytes) -> None:
         """Like ``write``, with the scores already encoded (``encode_scores``, one row group).
@@ -137,8 +138,7 @@ class SplicedParquet:
         if len(groups) != 1:
             raise InvalidInput(f"the scores of row group {group} come in {len(groups)} row groups")
         self._check_rows(group, thrift.field(groups[0], _GROUP_ROWS))
-        self._wait()
-        self._pending = self._thread.submit(self._splice, group, encoded, meta)
+        self._writes.submit(self._splice, group, encoded, meta)
 
     def _check_rows(self, group: int, count: int) -> None:
         rows = thrift.field(thrift.field(self._meta, _META_GROUPS)[1][group], _GROUP_ROWS)
@@ -184,8 +184,7 @@ class SplicedParquet:
 
     def commit(self) -> Path:
         """Write the footer, sync and move the file into place."""
-        self._wait()
-        self._thread.shutdown()
+        self._writes.finish()
         if self._scores is None or self._scores_schema is None:
             raise InvalidInput("nothing was written")
         if self._rows != thrift.field(self._meta, _META_ROWS):
@@ -205,20 +204,12 @@ class SplicedParquet:
 
     def abort(self) -> None:
         """Drop what was written."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.exception()  # the write is over (whatever its outcome) before closing
-        self._thread.shutdown()
+        self._writes.cancel()  # the write is over (whatever its outcome) before closing
         for fd in (self._out, self._source):
             if fd >= 0:
                 os.close(fd)
         self._out = self._source = -1
         self._temp.unlink(missing_ok=True)
-
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
 
     def _footer(self, scores: thrift.Fields, scores_schema: pa.Schema) -> thrift.Fields:
         ours, theirs = (
