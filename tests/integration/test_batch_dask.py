@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from modelcycle.services.packaging.loaded import LoadedModel
+
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
@@ -56,16 +58,19 @@ def rows(data: tuple[pd.DataFrame, pd.Series]) -> pd.DataFrame:
     return frame
 
 
-def test_two_dask_workers_give_the_local_output(
-    gbm: GradientBoostingClassifier, data: tuple[pd.DataFrame, pd.Series], rows: pd.DataFrame
-) -> None:
+@pytest.fixture(scope="module")
+def model(gbm: GradientBoostingClassifier, data: tuple[pd.DataFrame, pd.Series]) -> LoadedModel:
+    """``gbm`` packaged and loaded back, as the registry hands it to ``score_batch``."""
     packaged = package_model(gbm, input_example=data[0].head(20))
-    model = load_packaged(
+    return load_packaged(
         packaged.data,
         flavor=packaged.flavor,
         digest=packaged.digest,
         signature=packaged.signature,
     )
+
+
+def test_two_dask_workers_give_the_local_output(model: LoadedModel, rows: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(rows, preserve_index=False)
     local = score_batch(model, table, chunk_rows=7_000).table
     seen: list[int] = []
@@ -89,18 +94,8 @@ def test_two_dask_workers_give_the_local_output(
 
 
 def test_two_dask_workers_read_a_parquet_file_themselves_and_match_the_local_file(
-    gbm: GradientBoostingClassifier,
-    data: tuple[pd.DataFrame, pd.Series],
-    rows: pd.DataFrame,
-    tmp_path: Path,
+    gbm: GradientBoostingClassifier, model: LoadedModel, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    packaged = package_model(gbm, input_example=data[0].head(20))
-    model = load_packaged(
-        packaged.data,
-        flavor=packaged.flavor,
-        digest=packaged.digest,
-        signature=packaged.signature,
-    )
     table = pa.Table.from_pandas(rows, preserve_index=False).append_column(
         "customer", pa.array([f"c{i}" for i in range(len(rows))])
     )

@@ -14,6 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 import pytest
+from tests.unit.store.paging import all_pages
 
 from modelcycle.core.entities.run import CodeVersion, Run
 from modelcycle.core.filters import parse_filter, parse_order_by
@@ -89,16 +90,7 @@ def test_pages_follow_the_reference_order(
     expr = parse_filter(filter_text)
     keys = parse_order_by([f"metrics.m {direction}"])
     for limit in (1, 6, 17, 100):
-        found: list[str] = []
-        offset = 0
-        while True:
-            page = store.runs.search(
-                project_ids=None, expr=expr, order_by=keys, limit=limit, offset=offset
-            )
-            found.extend(run.id for run in page)
-            if len(page) < limit:
-                break
-            offset += limit
+        found = all_pages(store, expr, keys, limit)
         assert found == expected, (filter_text, direction, limit)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+from tests.unit.store.paging import all_pages
+
 from modelcycle.core.entities.run import CodeVersion
 from modelcycle.core.filters import parse_filter, parse_order_by
 from modelcycle.core.ids import new_id
@@ -90,15 +92,6 @@ def test_both_ways_give_the_reference_pages(store: SqlMetadataStore) -> None:
     for limit in (1, 3, 20, 200):
         with store.uow.read() as conn:
             ways.add(run_search._driver(conn, expr, limit) is not None)
-        found: list[str] = []
-        offset = 0
-        while True:
-            page = store.runs.search(
-                project_ids=None, expr=expr, order_by=keys, limit=limit, offset=offset
-            )
-            found.extend(run.id for run in page)
-            if len(page) < limit:
-                break
-            offset += limit
+        found = all_pages(store, expr, keys, limit)
         assert found == expected, limit
     assert ways == {True, False}, joined
