@@ -45,12 +45,12 @@ def rows() -> pd.DataFrame:
 
 
 def _uneven_file(rows: pd.DataFrame, path: Path) -> None:
-    """Row groups of 2,500, 500 and 3,000 rows, with a text column carried through."""
+    """Row groups of 2,500, 500, 1,500 and 1,500 rows, with a text column carried through."""
     table = pa.Table.from_pandas(rows, preserve_index=False).append_column(
         "customer", pa.array([f"c{i % 13}" for i in range(len(rows))])
     )
     with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
-        for start, stop in [(0, 2_500), (2_500, 3_000), (3_000, 6_000)]:
+        for start, stop in [(0, 2_500), (2_500, 3_000), (3_000, 4_500), (4_500, 6_000)]:
             writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
 
 
@@ -113,8 +113,9 @@ def test_workers_give_the_local_file_whole_and_split_row_groups_alike(
 ) -> None:
     source = tmp_path / "rows.parquet"
     _uneven_file(rows, source)
-    # chunk_rows=1_000: the 2,500 and 3,000-row groups are cut into parts (predictions come
-    # back), the 500-row group is one part (its scores come back encoded by the worker).
+    # chunk_rows=1_000: the 2,500-row group is cut into parts (predictions come back), the
+    # 500-row group is one part (its scores come back encoded by the worker), and the last two
+    # groups are halved (the job's tail, shared between workers).
     options: dict[str, Any] = {"chunk_rows": 1_000, "with_proba": with_proba}
     local = score_batch(gbm, source, tmp_path / "local.parquet", **options)
     with ThreadPoolExecutor(max_workers=2) as executor:
@@ -128,7 +129,41 @@ def test_workers_give_the_local_file_whole_and_split_row_groups_alike(
     assert [int(i[-8:], 16) for i in ids] == list(range(len(rows)))
     assert ids == sorted(ids)
     assert (remote.first_id, remote.last_id, remote.rows) == (ids[0], ids[-1], local.rows)
-    assert [g.num_rows for g in _groups(tmp_path / "remote.parquet")] == [2_500, 500, 3_000]
+    assert [g.num_rows for g in _groups(tmp_path / "remote.parquet")] == [2_500, 500, 1_500, 1_500]
+
+
+def test_the_last_row_groups_are_halved_when_asked(rows: pd.DataFrame, tmp_path: Path) -> None:
+    path = str(tmp_path / "rows.parquet")
+    _uneven_file(rows, tmp_path / "rows.parquet")
+    metadata, stamp = pq.ParquetFile(path).metadata, fingerprint(path)
+    spans = [(p.group, p.start, p.stop) for p in plan_parts(path, metadata, stamp, 1_000)]
+    assert spans == [
+        (0, 0, 833),
+        (0, 833, 1_666),
+        (0, 1_666, 2_500),
+        (1, 0, 500),
+        (2, 0, 1_500),
+        (3, 0, 1_500),
+    ]
+    halved = plan_parts(path, metadata, stamp, 1_000, halved_tail=2)
+    assert [(p.group, p.start, p.stop) for p in halved] == [
+        *spans[:4],
+        (2, 0, 750),
+        (2, 750, 1_500),
+        (3, 0, 750),
+        (3, 750, 1_500),
+    ]
+    whole = plan_parts(path, metadata, stamp, 10_000, halved_tail=9)
+    assert [(p.group, p.start, p.stop) for p in whole] == [
+        (0, 0, 1_250),
+        (0, 1_250, 2_500),
+        (1, 0, 250),
+        (1, 250, 500),
+        (2, 0, 750),
+        (2, 750, 1_500),
+        (3, 0, 750),
+        (3, 750, 1_500),
+    ]
 
 
 def _groups(path: Path) -> list[Any]:
@@ -149,7 +184,7 @@ def test_workers_that_do_not_see_the_file_are_sent_its_rows(
     expected = pq.read_table(tmp_path / "local.parquet").drop(["prediction_id"])
     assert pq.read_table(tmp_path / "remote.parquet").drop(["prediction_id"]).equals(expected)
     assert result.rows == len(rows)
-    # Of the three row groups, the first went as a part, and perhaps the second (if it was sent
+    # Of the row groups, the first went as a part, and perhaps the second (if it was sent
     # when the first finished, before its answer was read); once that answer was None, rows went.
     assert executor.parts_sent in {1, 2}
 

@@ -132,18 +132,29 @@ def sees(path: str, expected: tuple[int, int]) -> bool:
 
 
 def plan_parts(
-    path: str, metadata: pq.FileMetaData, stamp: tuple[int, int], chunk_rows: int
+    path: str,
+    metadata: pq.FileMetaData,
+    stamp: tuple[int, int],
+    chunk_rows: int,
+    *,
+    halved_tail: int = 0,
 ) -> list[ParquetPart]:
     """The parts of a Parquet file, in row order: one per non-empty row group.
 
     A row group of more than ``2 * chunk_rows`` rows is cut into equal parts of at most
-    ``chunk_rows`` rows (each part's worker reads the whole group and keeps its rows).
+    ``chunk_rows`` rows (each part's worker reads the whole group and keeps its rows). So are
+    the last ``halved_tail`` row groups, in two: on an executor, workers then share the end
+    of the job rather than one of them scoring a last whole group while the others wait.
     ``stamp`` is the file's ``fingerprint`` when ``metadata`` was read.
     """
     parts: list[ParquetPart] = []
-    for group in range(metadata.num_row_groups):
-        rows = metadata.row_group(group).num_rows
+    sizes = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+    filled = [group for group, rows in enumerate(sizes) if rows]
+    halved = set(filled[len(filled) - halved_tail :]) if halved_tail > 0 else set()
+    for group, rows in enumerate(sizes):
         pieces = math.ceil(rows / chunk_rows) if rows > 2 * chunk_rows else 1
+        if group in halved and pieces == 1 and rows > 1:
+            pieces = 2
         bounds = [rows * piece // pieces for piece in range(pieces + 1)]
         parts.extend(
             ParquetPart(path, stamp, group, start, stop, rows)

@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["BatchResult", "score_batch"]
 
 DEFAULT_CHUNK_ROWS = 100_000
+_HALVED_TAIL = 2
+"""On an executor, the last row groups of a Parquet input cut in two (see ``plan_parts``)."""
 _SAMPLE_ROWS = 1_000
 
 
@@ -150,7 +152,8 @@ def score_batch(
         stamp = fingerprint(path)
         footer = splice_footer(path)
         if footer is not None:
-            job = _file_job(model, path, stamp, chunk_rows, with_proba=with_proba)
+            halved = _HALVED_TAIL if executor is not None else 0
+            job = _file_job(model, path, stamp, chunk_rows, halved, with_proba=with_proba)
             job.footer = footer
             return _run(job, model, output, executor, max_in_flight, on_chunk, progress, started)
         parquet = pq.ParquetFile(path)
@@ -202,10 +205,16 @@ def _stream_job(
 
 
 def _file_job(
-    model: LoadedModel, path: str, stamp: tuple[int, int], chunk_rows: int, *, with_proba: bool
+    model: LoadedModel,
+    path: str,
+    stamp: tuple[int, int],
+    chunk_rows: int,
+    halved_tail: int,
+    *,
+    with_proba: bool,
 ) -> _Job:
     parquet = pq.ParquetFile(path, memory_map=True)
-    parts = plan_parts(path, parquet.metadata, stamp, chunk_rows)
+    parts = plan_parts(path, parquet.metadata, stamp, chunk_rows, halved_tail=halved_tail)
     if not parts:
         raise InvalidInput(f"{path} has no rows to score")
     present = set(parquet.schema_arrow.names)
