@@ -9,6 +9,7 @@ the page grows.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING, Any
 
 from tests.unit.store.paging import all_pages
 
@@ -18,6 +19,9 @@ from modelcycle.core.ids import new_id
 from modelcycle.store.metadata import NewRun, SqlMetadataStore
 from modelcycle.store.metadata import _run_search as run_search
 from modelcycle.store.metadata._filters_sql import split_joinable
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def test_the_walk_is_kept_while_it_reads_fewer_rows_than_the_driver() -> None:
@@ -95,3 +99,37 @@ def test_both_ways_give_the_reference_pages(store: SqlMetadataStore) -> None:
         found = all_pages(store, expr, keys, limit)
         assert found == expected, limit
     assert ways == {True, False}, joined
+
+
+def test_a_choice_is_kept_for_a_while_then_estimated_again(
+    store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated search skips the estimate until its choice expires; the page stays right."""
+    _populate(store, 60)
+    expr = parse_filter("params.p = 'rare' and metrics.f > 0.2")
+    keys = parse_order_by(["metrics.m DESC"])
+    estimated: list[Any] = []
+    real = run_search._estimate
+
+    def counted(joined: Any, dialect: Any) -> Any:
+        estimated.append(joined)
+        return real(joined, dialect)
+
+    monkeypatch.setattr(run_search, "_estimate", counted)
+    now = [100.0]
+    run_search._choices[store.uow.engine] = run_search._Choices(clock=lambda: now[0])
+
+    def page(limit: int) -> list[str]:
+        runs = store.runs.search(project_ids=None, expr=expr, order_by=keys, limit=limit, offset=0)
+        return [run.id for run in runs]
+
+    first = page(5)
+    assert first == all_pages(store, expr, keys, 5)[:5]
+    estimated.clear()
+    assert page(5) == first
+    assert estimated == []  # the choice made for this page is kept
+    page(7)  # another page size is another choice
+    assert len(estimated) == 1
+    now[0] += run_search._CHOICE_TTL_S + 0.1
+    assert page(5) == first
+    assert len(estimated) == 2

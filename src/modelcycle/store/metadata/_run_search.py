@@ -8,8 +8,9 @@ one page, testing the filter's conditions on each walked row: that reads about
 ``limit / selectivity`` rows whatever the size of the store. Or, when a condition of the
 filter is met by fewer runs than that walk would read, it starts from that condition's index
 (the driver), tests the other conditions and sorts what is left. Which costs less is decided
-per search from an estimate read first (``_estimate``): how many rows each candidate driver
-matches, counted in its index up to ``_COUNT_CAP``, and the number of runs. Over a thousand
+per search from an estimate read first (``_estimate``, its choice then kept for a couple of
+seconds by ``_Choices``): how many rows each candidate driver matches, counted in its index up
+to ``_COUNT_CAP``, and the number of runs. Over a thousand
 runs a filter such as ``metrics.m0 > 0.5 and params.p0 = 'a'`` starts from the param (about
 330 rows instead of 600 walked); over a hundred thousand it walks. The choice changes how
 the page is read, never what it holds: both orders are total (value, newest start, newest
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -43,6 +45,8 @@ from modelcycle.store.metadata._run_rows import page_columns
 from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import BindParameter, ColumnElement, FromClause, Select
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -200,19 +204,61 @@ def _compiled(
 def _driver(conn: Connection, expr: Expr | None, need: int) -> int | None:
     """Which joined condition of ``expr`` the first phase starts from; None to walk.
 
-    ``need`` is how many rows the page reads (``limit + offset``).
+    ``need`` is how many rows the page reads (``limit + offset``). The choice is kept for
+    ``_CHOICE_TTL_S`` per engine, conditions and ``need`` (see ``_Choices``).
     """
     joined, _ = split_joinable(expr)
     candidates = [index for index, cmp in enumerate(joined) if _can_drive(cmp)]
     if not candidates:
         return None
+    choices = _choices.get(conn.engine)
+    if choices is None:
+        choices = _choices.setdefault(conn.engine, _Choices())
+    known = choices.get(joined, need)
+    if known is not None:
+        return known[0]
     sql, params = _estimate(joined, conn.dialect)
     *counts, runs_count = _bulk.run(conn, sql, params).rows[0]
-    return choose_driver(
+    choice = choose_driver(
         [(index, counts[position]) for position, index in enumerate(candidates)],
         runs_count or 0,
         need,
     )
+    choices.put(joined, need, choice)
+    return choice
+
+
+_CHOICE_TTL_S = 2.0
+_CHOICES_KEPT = 256
+
+
+class _Choices:
+    """The drivers chosen lately on one engine, each kept for ``_CHOICE_TTL_S``.
+
+    A search repeated within that time (a page of results refreshed, the next page) skips the
+    estimate: a statement, and a round trip on PostgreSQL. Counts move slowly next to it, and
+    a stale choice can only make a search slower, never change what it finds.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._kept: dict[tuple[tuple[Comparison, ...], int], tuple[int | None, float]] = {}
+
+    def get(self, joined: tuple[Comparison, ...], need: int) -> tuple[int | None] | None:
+        """The choice made for these conditions and ``need`` (in a 1-tuple); None if expired."""
+        kept = self._kept.get((joined, need))
+        if kept is None or kept[1] < self._clock():
+            return None
+        return (kept[0],)
+
+    def put(self, joined: tuple[Comparison, ...], need: int, choice: int | None) -> None:
+        """Keep ``choice`` for ``_CHOICE_TTL_S`` (forgetting every other one when full)."""
+        if len(self._kept) >= _CHOICES_KEPT:
+            self._kept.clear()
+        self._kept[(joined, need)] = (choice, self._clock() + _CHOICE_TTL_S)
+
+
+_choices: weakref.WeakKeyDictionary[Engine, _Choices] = weakref.WeakKeyDictionary()
 
 
 def choose_driver(counts: list[tuple[int, int]], runs_count: int, need: int) -> int | None:
