@@ -10,11 +10,10 @@ filter is met by fewer runs than that walk would read, it starts from that condi
 (the driver), tests the other conditions and sorts what is left. Which costs less is decided
 per search from an estimate read first (``_estimate``, its choice then kept for a couple of
 seconds by ``_Choices``): how many rows each candidate driver matches, counted in its index up
-to ``_COUNT_CAP``, and the number of runs. Over a thousand
-runs a filter such as ``metrics.m0 > 0.5 and params.p0 = 'a'`` starts from the param (about
-330 rows instead of 600 walked); over a hundred thousand it walks. The choice changes how
-the page is read, never what it holds: both orders are total (value, newest start, newest
-run).
+to ``_COUNT_CAP``, and the number of runs. Over a thousand runs a filter such as
+``metrics.m0 > 0.5 and params.p0 = 'a'`` starts from the param (about 330 rows instead of 600
+walked); over a hundred thousand it walks. The choice changes how the page is read, never
+what it holds: both orders are total (value, newest start, newest run).
 """
 
 from __future__ import annotations
