@@ -61,7 +61,7 @@ def test_codec_choice_does_not_change_the_digest(tmp_path: Path) -> None:
 
 def test_a_numeric_column_with_too_few_values_to_tell_keeps_zstd(tmp_path: Path) -> None:
     rows = 3_000
-    values = [None] * rows
+    values: list[float | None] = [None] * rows
     values[-1] = 1.5
     path = tmp_path / "nulls.parquet"
     write_snapshot(pa.table({"x": pa.array(values, pa.float64())}).to_batches(), path)
