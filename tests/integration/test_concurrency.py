@@ -79,16 +79,6 @@ print(json.dumps([run_id]), flush=True)
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """The URI and artifact folder of an empty store on each backend."""
-    artifacts = str(tmp_path / "artifacts")
-    if request.param == "sqlite":
-        return {"STORE_URI": str(tmp_path / "store"), "STORE_ARTIFACTS": artifacts}
-    url: str = request.getfixturevalue("postgres_url")
-    return {"STORE_URI": url, "STORE_ARTIFACTS": artifacts}
-
-
 @pytest.fixture
 def service(store: dict[str, str]) -> Iterator[LocalTrackingService]:
     """The test's own view of the store (opened first, so the schema exists)."""

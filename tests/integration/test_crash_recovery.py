@@ -56,16 +56,6 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """The URI and artifact folder of an empty store on each backend."""
-    artifacts = str(tmp_path / "artifacts")
-    if request.param == "sqlite":
-        return {"STORE_URI": str(tmp_path / "store"), "STORE_ARTIFACTS": artifacts}
-    url: str = request.getfixturevalue("postgres_url")
-    return {"STORE_URI": url, "STORE_ARTIFACTS": artifacts}
-
-
 def _open(store: dict[str, str]) -> LocalTrackingService:
     settings = resolve_settings(store["STORE_URI"], store["STORE_ARTIFACTS"])
     assert settings.artifacts_url is not None

@@ -32,27 +32,15 @@ from modelcycle.store.metadata import (
     NewRun,
     SqlMetadataStore,
     StoredEvaluation,
-    open_metadata_store,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from modelcycle.services.monitor.alerts import AlertOutcome
 
 FAST = WebhookPolicy(attempts=3, backoff_s=0.05, timeout_s=2.0, budget_s=5.0)
 T0 = 1_800_000_000_000
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mc.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    s = open_metadata_store(url)
-    yield s
-    s.close()
 
 
 def register(

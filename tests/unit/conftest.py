@@ -1,4 +1,4 @@
-"""The metadata store the store tests run against: a real SQLite file, and a real PostgreSQL."""
+"""The metadata store unit tests run against: a real SQLite file, and a real PostgreSQL."""
 
 from __future__ import annotations
 
