@@ -17,7 +17,7 @@ from modelcycle.core.entities.run import CodeVersion
 from modelcycle.core.filters import parse_filter, parse_order_by
 from modelcycle.core.ids import new_id
 from modelcycle.store.metadata import NewRun, SqlMetadataStore
-from modelcycle.store.metadata import _run_search as run_search
+from modelcycle.store.metadata import _search_driver as search_driver
 from modelcycle.store.metadata._filters_sql import split_joinable
 
 if TYPE_CHECKING:
@@ -26,30 +26,30 @@ if TYPE_CHECKING:
 
 def test_the_walk_is_kept_while_it_reads_fewer_rows_than_the_driver() -> None:
     """A page of 10 over 1,000 runs, half of them matching: walking reads about 20 rows."""
-    assert run_search.choose_driver([(0, 500)], 1000, 10) is None
+    assert search_driver.choose_driver([(0, 500)], 1000, 10) is None
 
 
 def test_a_selective_condition_drives() -> None:
     """30 matching runs of 1,000 read fewer rows than a walk to 100 of them would (3,300)."""
-    assert run_search.choose_driver([(0, 400), (1, 30)], 1000, 100) == 1
+    assert search_driver.choose_driver([(0, 400), (1, 30)], 1000, 100) == 1
 
 
 def test_the_estimated_selectivity_multiplies_the_conditions() -> None:
     """Two halves leave a quarter: a page of 100 walks about 400 runs, more than 300."""
-    assert run_search.choose_driver([(0, 500), (1, 300)], 1000, 100) == 1
-    assert run_search.choose_driver([(0, 900), (1, 300)], 1000, 50) is None
+    assert search_driver.choose_driver([(0, 500), (1, 300)], 1000, 100) == 1
+    assert search_driver.choose_driver([(0, 900), (1, 300)], 1000, 50) is None
 
 
 def test_a_count_at_the_cap_never_drives() -> None:
     """A count that stopped at the cap may stand for any number of rows above it."""
-    cap = run_search._COUNT_CAP
-    assert run_search.choose_driver([(0, cap)], 10 * cap, 10 * cap) is None
+    cap = search_driver._COUNT_CAP
+    assert search_driver.choose_driver([(0, cap)], 10 * cap, 10 * cap) is None
 
 
 def test_an_empty_store_or_condition() -> None:
     """No runs: nothing to choose; a condition no run meets drives (it reads nothing)."""
-    assert run_search.choose_driver([(0, 0)], 0, 100) is None
-    assert run_search.choose_driver([(0, 0), (1, 700)], 1000, 100) == 0
+    assert search_driver.choose_driver([(0, 0)], 0, 100) is None
+    assert search_driver.choose_driver([(0, 0), (1, 700)], 1000, 100) == 0
 
 
 def _populate(store: SqlMetadataStore, count: int = 300) -> list[tuple[str, int, float, str]]:
@@ -95,7 +95,7 @@ def test_both_ways_give_the_reference_pages(store: SqlMetadataStore) -> None:
     ways = set()
     for limit in (1, 3, 20, 200):
         with store.uow.read() as conn:
-            ways.add(run_search._driver(conn, expr, limit) is not None)
+            ways.add(search_driver.pick_driver(conn, expr, limit) is not None)
         found = all_pages(store, expr, keys, limit)
         assert found == expected, limit
     assert ways == {True, False}, joined
@@ -109,15 +109,15 @@ def test_a_choice_is_kept_for_a_while_then_estimated_again(
     expr = parse_filter("params.p = 'rare' and metrics.f > 0.2")
     keys = parse_order_by(["metrics.m DESC"])
     estimated: list[Any] = []
-    real = run_search._estimate
+    real = search_driver._estimate
 
     def counted(joined: Any, dialect: Any) -> Any:
         estimated.append(joined)
         return real(joined, dialect)
 
-    monkeypatch.setattr(run_search, "_estimate", counted)
+    monkeypatch.setattr(search_driver, "_estimate", counted)
     now = [100.0]
-    run_search._choices[store.uow.engine] = run_search._Choices(clock=lambda: now[0])
+    search_driver._choices[store.uow.engine] = search_driver._Choices(clock=lambda: now[0])
 
     def page(limit: int) -> list[str]:
         runs = store.runs.search(project_ids=None, expr=expr, order_by=keys, limit=limit, offset=0)
@@ -130,6 +130,6 @@ def test_a_choice_is_kept_for_a_while_then_estimated_again(
     assert estimated == []  # the choice made for this page is kept
     page(7)  # another page size is another choice
     assert len(estimated) == 1
-    now[0] += run_search._CHOICE_TTL_S + 0.1
+    now[0] += search_driver._CHOICE_TTL_S + 0.1
     assert page(5) == first
     assert len(estimated) == 2

@@ -8,9 +8,8 @@ one page, testing the filter's conditions on each walked row: that reads about
 ``limit / selectivity`` rows whatever the size of the store. Or, when a condition of the
 filter is met by fewer runs than that walk would read, it starts from that condition's index
 (the driver), tests the other conditions and sorts what is left. Which costs less is decided
-per search from an estimate read first (``_estimate``, its choice then kept for a couple of
-seconds by ``_Choices``): how many rows each candidate driver matches, counted in its index up
-to ``_COUNT_CAP``, and the number of runs. Over a thousand runs a filter such as
+per search from an estimate of how many rows each candidate driver matches
+(``_search_driver``). Over a thousand runs a filter such as
 ``metrics.m0 > 0.5 and params.p0 = 'a'`` starts from the param (about 330 rows instead of 600
 walked); over a hundred thousand it walks. The choice changes how the page is read, never
 what it holds: both orders are total (value, newest start, newest run).
@@ -20,19 +19,18 @@ from __future__ import annotations
 
 import functools
 import itertools
-import time
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, literal_column, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.selectable import Join
 
-from modelcycle.core.errors import NotImplementedYet
-from modelcycle.core.filters import Namespace, Op
+from modelcycle.core.filters import Namespace
 from modelcycle.store.metadata import _bulk
+from modelcycle.store.metadata._compiled import compile_for_driver
 from modelcycle.store.metadata._filters_sql import (
     compile_filter,
     compile_order,
@@ -41,11 +39,10 @@ from modelcycle.store.metadata._filters_sql import (
     value_condition,
 )
 from modelcycle.store.metadata._run_rows import page_columns
+from modelcycle.store.metadata._search_driver import pick_driver
 from modelcycle.store.metadata._tables import projects, runs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sqlalchemy import BindParameter, ColumnElement, FromClause, Select
     from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -53,11 +50,6 @@ if TYPE_CHECKING:
     from modelcycle.core.filters import Comparison, Expr, OrderKey
 
 _QUERY_CACHE_SIZE = 256
-_COUNT_CAP = 1024
-"""A candidate driver's matches are counted up to this many: reading more costs more than
-the estimate can save, and a driver matching that many runs is worth starting from only
-when the walk would read even more, which the estimate then cannot tell."""
-_DRIVER_OPS = frozenset({Op.EQ, Op.IN, Op.LT, Op.LE, Op.GT, Op.GE})
 
 
 def search_rows(
@@ -79,7 +71,7 @@ def search_rows(
     if not order_by or order_by[0].field.namespace is Namespace.ATTRIBUTES:
         query = _plain_search(project_ids, expr, order_by, dialect)
         return _prepared(query, conn.dialect).rows(conn, limit, offset)
-    driver = _driver(conn, expr, limit + offset)
+    driver = pick_driver(conn, expr, limit + offset)
     phase_a, phase_b = _keyed_search(project_ids, expr, order_by, dialect, driver)
     if driver is None:
         page_a = _prepared(phase_a, conn.dialect)
@@ -133,7 +125,7 @@ def _prepared(query: Select[Any], dialect: Dialect, *, paged: bool = False) -> _
     """``query`` compiled with a page: a ``LIMIT`` added, unless it is ``paged`` already."""
     if not paged:
         query = query.limit(_page_bound(_LIMIT)).offset(_page_bound(_OFFSET))
-    sql, params, names = _compiled(query, dialect)
+    sql, params, names = compile_for_driver(query, dialect)
     if isinstance(params, dict):
         return _Prepared(sql, params, (0, 0))
     return _Prepared(sql, params, (names.index(_LIMIT), names.index(_OFFSET)))
@@ -184,134 +176,6 @@ def _like(term: ColumnElement[Any], column: ColumnElement[Any]) -> ColumnElement
     if isinstance(term, UnaryExpression) and term.modifier is operators.desc_op:
         return column.desc()
     return column.asc()
-
-
-def _compiled(
-    query: Select[Any], dialect: Dialect
-) -> tuple[str, tuple[Any, ...] | dict[str, Any], list[str]]:
-    """The text of ``query``, its parameters, and their names in order (positional only)."""
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    if dialect.paramstyle == "qmark":
-        names = list(compiled.positiontup or [])
-        return str(compiled), tuple(values[k] for k in names), names
-    if dialect.paramstyle == "pyformat":
-        return str(compiled), dict(values), []
-    raise NotImplementedYet(f"searches through a driver with paramstyle {dialect.paramstyle!r}")
-
-
-def _driver(conn: Connection, expr: Expr | None, need: int) -> int | None:
-    """Which joined condition of ``expr`` the first phase starts from; None to walk.
-
-    ``need`` is how many rows the page reads (``limit + offset``). The choice is kept for
-    ``_CHOICE_TTL_S`` per engine, conditions and ``need`` (see ``_Choices``).
-    """
-    joined, _ = split_joinable(expr)
-    candidates = [index for index, cmp in enumerate(joined) if _can_drive(cmp)]
-    if not candidates:
-        return None
-    choices = _choices.get(conn.engine)
-    if choices is None:
-        choices = _choices.setdefault(conn.engine, _Choices())
-    known = choices.get(joined, need)
-    if known is not None:
-        return known[0]
-    sql, params = _estimate(joined, conn.dialect)
-    *counts, runs_count = _bulk.run(conn, sql, params).rows[0]
-    choice = choose_driver(
-        [(index, counts[position]) for position, index in enumerate(candidates)],
-        runs_count or 0,
-        need,
-    )
-    choices.put(joined, need, choice)
-    return choice
-
-
-_CHOICE_TTL_S = 2.0
-_CHOICES_KEPT = 256
-
-
-class _Choices:
-    """The drivers chosen lately on one engine, each kept for ``_CHOICE_TTL_S``.
-
-    A search repeated within that time (a page of results refreshed, the next page) skips the
-    estimate: a statement, and a round trip on PostgreSQL. Counts move slowly next to it, and
-    a stale choice can only make a search slower, never change what it finds.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._kept: dict[tuple[tuple[Comparison, ...], int], tuple[int | None, float]] = {}
-
-    def get(self, joined: tuple[Comparison, ...], need: int) -> tuple[int | None] | None:
-        """The choice made for these conditions and ``need`` (in a 1-tuple); None if expired."""
-        kept = self._kept.get((joined, need))
-        if kept is None or kept[1] < self._clock():
-            return None
-        return (kept[0],)
-
-    def put(self, joined: tuple[Comparison, ...], need: int, choice: int | None) -> None:
-        """Keep ``choice`` for ``_CHOICE_TTL_S`` (forgetting every other one when full)."""
-        if len(self._kept) >= _CHOICES_KEPT:
-            self._kept.clear()
-        self._kept[(joined, need)] = (choice, self._clock() + _CHOICE_TTL_S)
-
-
-_choices: weakref.WeakKeyDictionary[Engine, _Choices] = weakref.WeakKeyDictionary()
-
-
-def choose_driver(counts: list[tuple[int, int]], runs_count: int, need: int) -> int | None:
-    """The condition to start from, given ``(index, matching rows)`` of each candidate.
-
-    The walk reads about ``need`` divided by the filter's selectivity, taken as the
-    product of the candidates' (the conditions are assumed independent; the others are not
-    counted, which only makes the walk look cheaper). A count at ``_COUNT_CAP`` is a lower
-    bound, and such a candidate is never chosen.
-    """
-    if runs_count <= 0:
-        return None
-    walk = float(need)
-    for _, count in counts:
-        walk *= runs_count / count if count else runs_count
-    index, fewest = min(counts, key=lambda item: item[1])
-    if fewest < _COUNT_CAP and fewest < min(walk, runs_count):
-        return index
-    return None
-
-
-def _can_drive(cmp: Comparison) -> bool:
-    """Whether an index bounds the rows ``cmp`` matches (``(key, value)`` and friends)."""
-    if cmp.op not in _DRIVER_OPS:
-        return False
-    return not (cmp.field.namespace is Namespace.TAGS and isinstance(cmp.value, float))
-
-
-@functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
-def _estimate(
-    joined: tuple[Comparison, ...], dialect: Dialect
-) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
-    """The statement of the estimate: one row of counts.
-
-    The rows each candidate driver matches (up to ``_COUNT_CAP``), then how many runs there
-    are (the highest ``pk``: a bound read from the end of the primary key).
-    """
-    counts = []
-    for cmp in joined:
-        if not _can_drive(cmp):
-            continue
-        table = keyed_table(cmp.field.namespace)
-        matching = (
-            select(literal_column("1"))
-            .select_from(table)
-            .where(table.c.key == cmp.field.key, value_condition(table, cmp))
-            .limit(_COUNT_CAP)
-            .subquery()
-        )
-        counts.append(select(func.count()).select_from(matching).scalar_subquery())
-    sql, params, _ = _compiled(
-        select(*counts, select(func.max(runs.c.pk)).scalar_subquery()), dialect
-    )
-    return sql, params
 
 
 class _InOrder(Join):
