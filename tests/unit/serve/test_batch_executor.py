@@ -72,17 +72,26 @@ class _Elsewhere(ThreadPoolExecutor):
 
 
 class _SlowFirst(ThreadPoolExecutor):
-    """Two workers; the first chunk's worker stalls until two more chunks have been sent."""
+    """Two workers; the first chunk's worker stalls until two more chunks have been sent.
 
-    def __init__(self) -> None:
+    ``at_once``: every later chunk is scored as it is sent, so it has finished before the
+    dispatcher next looks at what is running.
+    """
+
+    def __init__(self, *, at_once: bool = False) -> None:
         super().__init__(max_workers=2)
         self.sent = 0
         self._later = threading.Event()
+        self._at_once = at_once
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         self.sent += 1
         if self.sent == 3:
             self._later.set()
+        if self.sent > 1 and self._at_once:
+            done: Future[Any] = Future()
+            done.set_result(fn(*args, **kwargs))
+            return done
         if self.sent > 1:
             return super().submit(fn, *args, **kwargs)
 
@@ -94,12 +103,15 @@ class _SlowFirst(ThreadPoolExecutor):
         return super().submit(stalled, *args, **kwargs)
 
 
+@pytest.mark.parametrize("at_once", [False, True])
 def test_a_quicker_worker_gets_new_chunks_while_an_older_one_is_unfinished(
-    gbm: LoadedModel, rows: pd.DataFrame
+    gbm: LoadedModel, rows: pd.DataFrame, at_once: bool
 ) -> None:
+    """``at_once`` is the race where a chunk finishes before the dispatcher waits: it must
+    send the next chunk, not wait for the stalled oldest one."""
     table = pa.Table.from_pandas(rows, preserve_index=False)
     expected = score_batch(gbm, table, chunk_rows=1_000).table
-    with _SlowFirst() as executor:
+    with _SlowFirst(at_once=at_once) as executor:
         result = score_batch(gbm, table, executor=executor, chunk_rows=1_000, max_in_flight=2)
     assert result.table is not None
     assert expected is not None

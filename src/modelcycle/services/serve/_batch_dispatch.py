@@ -138,13 +138,17 @@ class _Remote:
             iter(chunks.parts) if chunks.parts is not None else iter(chunks.tables or ())
         )
         queue: deque[tuple[pa.Table | ParquetPart, IdBlock, Future[Any]]] = deque()
+        more = True
         try:
             while True:
-                self._fill(queue, held, ids, max_in_flight)
+                if more:
+                    more = self._fill(queue, held, ids, max_in_flight)
                 if not queue:
                     return
                 if not queue[0][2].done():
                     running = [future for _, _, future in queue if not future.done()]
+                    if more and len(running) < max_in_flight and len(queue) < 2 * max_in_flight:
+                        continue  # a chunk finished since the queue was filled: send another
                     wait(running, return_when=FIRST_COMPLETED)
                     continue
                 yield self._collect(*queue.popleft())
@@ -158,15 +162,17 @@ class _Remote:
         held: Iterator[pa.Table | ParquetPart],
         ids: IdSequence,
         max_in_flight: int,
-    ) -> None:
+    ) -> bool:
+        """Send chunks until ``max_in_flight`` are unfinished; False once none is left to send."""
         running = sum(not future.done() for _, _, future in queue)
         while running < max_in_flight and len(queue) < 2 * max_in_flight:
             chunk = next(held, None)
             if chunk is None:
-                return
+                return False
             block = ids.reserve(chunk.num_rows if isinstance(chunk, pa.Table) else chunk.rows)
             queue.append((chunk, block, self._submit(chunk, block)))
             running += 1
+        return True
 
     def _submit(self, chunk: pa.Table | ParquetPart, block: IdBlock) -> Future[Any]:
         plan, executor = self._plan, self._executor
