@@ -7,6 +7,7 @@ local run's bit for bit. The command runs on a real SQLite store holding a regis
 from __future__ import annotations
 
 import json
+import socket
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -91,6 +92,19 @@ def test_two_dask_workers_give_the_local_output(model: LoadedModel, rows: pd.Dat
     ids = remote.column("prediction_id").to_pylist()
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_local_cluster_starts_while_the_default_dashboard_port_is_taken() -> None:
+    """Two jobs (or parallel tests) at once: the second cluster must not need port 8787."""
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass  # already taken by something else: the case under test
+        with open_executor(workers=1) as executor:
+            assert executor is not None
+            assert executor.submit(int, "41").result() + 1 == 42
 
 
 def test_two_dask_workers_read_a_parquet_file_themselves_and_match_the_local_file(

@@ -72,6 +72,10 @@ def open_executor(dask: str | None = None, workers: int | None = None) -> Iterat
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    # The scheduler serves its health and metrics routes even without a
+                    # dashboard, on port 8787 unless told: two clusters at once (two jobs,
+                    # parallel tests) would contend for it. A free loopback port instead.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))
