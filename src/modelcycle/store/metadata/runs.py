@@ -2,7 +2,8 @@
 
 The repository opens the transactions; the work inside them lives in private modules by job:
 ``_run_writes`` (creating a run, merging a batch into it), ``_run_search`` (search
-statements), ``_run_rows`` (rows to ``Run`` entities).
+statements) and ``_search_driver`` (where a search starts), ``_run_rows`` (rows to ``Run``
+entities).
 """
 
 from __future__ import annotations
