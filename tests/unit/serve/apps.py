@@ -21,6 +21,7 @@ from modelcycle.services.serve.model_holder import ModelHolder, load_runtime
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from modelcycle.services.packaging.loaded import LoadedModel
     from modelcycle.services.serve.request_log import ASGIApp, Message
 
 SHOP_ROW: dict[str, Any] = {"city": "paris", "plan": "pro", "age": 30, "spend": 12.5, "vip": True}
@@ -123,3 +124,8 @@ def cancer_rows(seed: int, count: int) -> Any:
     features = load_breast_cancer(as_frame=True).data
     picks = np.random.default_rng(seed).integers(0, len(features), count)
     return features.iloc[picks].reset_index(drop=True)
+
+
+def estimator(model: LoadedModel) -> Any:
+    """The model object a ``LoadedModel`` wraps, to call its own ``predict`` on."""
+    return model.raw

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LinearRegression
-from tests.unit.serve.apps import cancer_rows
+from tests.unit.serve.apps import cancer_rows, estimator
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.core.ids import check_id
@@ -36,10 +36,6 @@ def _load(model: object, example: pd.DataFrame) -> LoadedModel:
     )
 
 
-def _raw(model: LoadedModel) -> Any:
-    return model.raw
-
-
 @pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
     frame: pd.DataFrame = cancer_rows(7, 5_000)
@@ -61,8 +57,8 @@ def test_predictions_equal_the_raw_model_exactly(gbm: LoadedModel, rows: pd.Data
     result = score_batch(gbm, _table(rows), chunk_rows=1_000)
     assert result.table is not None
     scored = result.table.to_pandas()
-    np.testing.assert_array_equal(scored["prediction"].to_numpy(), _raw(gbm).predict(rows))
-    proba = _raw(gbm).predict_proba(rows)
+    np.testing.assert_array_equal(scored["prediction"].to_numpy(), estimator(gbm).predict(rows))
+    proba = estimator(gbm).predict_proba(rows)
     for index, label in enumerate(gbm.classes or ()):
         np.testing.assert_array_equal(scored[f"proba_{label}"].to_numpy(), proba[:, index])
     pd.testing.assert_frame_equal(scored[list(rows.columns)], rows)
@@ -109,7 +105,7 @@ def test_on_chunk_gets_each_chunk_with_its_ids(gbm: LoadedModel, rows: pd.DataFr
     for ids, inputs, scores in seen:
         assert scores.column("prediction_id").to_pylist() == ids
         assert inputs.num_rows == len(ids)
-        expected = _raw(gbm).predict(inputs.to_pandas())
+        expected = estimator(gbm).predict(inputs.to_pandas())
         np.testing.assert_array_equal(scores.column("prediction").to_numpy(), expected)
 
 
@@ -129,7 +125,9 @@ def test_parquet_output_is_written_with_the_rows(
     written = pq.read_table(target)
     assert written.num_rows == len(rows)
     assert written.column_names[:4] == ["prediction_id", "prediction", "proba_0", "proba_1"]
-    np.testing.assert_array_equal(written.column("prediction").to_numpy(), _raw(gbm).predict(rows))
+    np.testing.assert_array_equal(
+        written.column("prediction").to_numpy(), estimator(gbm).predict(rows)
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
 
 
@@ -155,7 +153,7 @@ def test_a_failing_chunk_leaves_no_output_and_keeps_an_old_file(
     )
     with pytest.raises(InvalidInput, match="scoring backend went away"):
         score_batch(failing, _table(rows), target, chunk_rows=1_000)
-    assert _raw(failing).calls == 3
+    assert estimator(failing).calls == 3
     assert target.read_bytes() == b"the previous results"
     assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
 
@@ -175,7 +173,10 @@ def test_proba_columns_only_for_classifiers_and_on_request(
     # A linear model's dot products round by memory layout (BLAS), so equal to ~1 ulp here;
     # tree models (above) are compared bit for bit.
     np.testing.assert_allclose(
-        scored.column("prediction").to_numpy(), _raw(regressor).predict(rows), rtol=0, atol=1e-12
+        scored.column("prediction").to_numpy(),
+        estimator(regressor).predict(rows),
+        rtol=0,
+        atol=1e-12,
     )
 
 
@@ -184,7 +185,9 @@ def test_extra_input_columns_are_carried_through(gbm: LoadedModel, rows: pd.Data
     scored = score_batch(gbm, _table(frame)).table
     assert scored is not None
     assert scored.column("customer").to_pylist() == frame["customer"].tolist()
-    np.testing.assert_array_equal(scored.column("prediction").to_numpy(), _raw(gbm).predict(rows))
+    np.testing.assert_array_equal(
+        scored.column("prediction").to_numpy(), estimator(gbm).predict(rows)
+    )
 
 
 def test_a_missing_column_is_named(gbm: LoadedModel, rows: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.unit.serve.apps import cancer_rows
+from tests.unit.serve.apps import cancer_rows, estimator
 
 from modelcycle.core.errors import InvalidInput
 from modelcycle.services.packaging.loaded import LoadedModel
@@ -32,10 +32,6 @@ from modelcycle.services.serve.batch import score_batch
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-
-def _raw(model: LoadedModel) -> Any:
-    return model.raw
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +132,9 @@ def test_workers_give_the_local_file_whole_and_split_row_groups_alike(
     written = pq.read_table(tmp_path / "remote.parquet")
     assert written.schema.equals(expected.schema)
     assert written.drop(["prediction_id"]).equals(expected.drop(["prediction_id"]))
-    np.testing.assert_array_equal(written.column("prediction").to_numpy(), _raw(gbm).predict(rows))
+    np.testing.assert_array_equal(
+        written.column("prediction").to_numpy(), estimator(gbm).predict(rows)
+    )
     ids = written.column("prediction_id").to_pylist()
     assert [int(i[-8:], 16) for i in ids] == list(range(len(rows)))
     assert ids == sorted(ids)
@@ -216,7 +214,7 @@ def test_a_worker_answers_none_for_a_file_it_does_not_see(
     assert encoded is not None
     scores = pq.read_table(pa.py_buffer(encoded))
     assert scores.column("prediction_id").to_pylist() == block.ids().to_pylist()
-    expected = _raw(gbm).predict(rows.iloc[2_500:3_000])
+    expected = estimator(gbm).predict(rows.iloc[2_500:3_000])
     np.testing.assert_array_equal(scores.column("prediction").to_numpy(), expected)
     stale = dataclasses.replace(part, fingerprint=(part.fingerprint[0], 1))
     assert score_part(shipped, plan, stale) is None

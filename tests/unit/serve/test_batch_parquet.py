@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.unit.serve.apps import cancer_rows
+from tests.unit.serve.apps import cancer_rows, estimator
 
 from modelcycle.core.errors import InvalidInput, NotFound
 from modelcycle.services.packaging.flavors import get_flavor
@@ -28,10 +28,6 @@ from modelcycle.services.serve.batch import score_batch
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-def _raw(model: LoadedModel) -> Any:
-    return model.raw
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +124,12 @@ def test_a_large_row_group_is_scored_in_chunks(
     written = pq.read_table(tmp_path / "out.parquet")
     assert written.num_rows == result.rows == 6_000
     assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 1
-    np.testing.assert_array_equal(written.column("prediction").to_numpy(), _raw(gbm).predict(rows))
+    np.testing.assert_array_equal(
+        written.column("prediction").to_numpy(), estimator(gbm).predict(rows)
+    )
     for count, inputs, scores in seen:
         assert inputs.num_rows == scores.num_rows == count
-        expected = _raw(gbm).predict(inputs.to_pandas())
+        expected = estimator(gbm).predict(inputs.to_pandas())
         np.testing.assert_array_equal(scores.column("prediction").to_numpy(), expected)
     ids = [i for _, _, scores in seen for i in scores.column("prediction_id").to_pylist()]
     assert ids == written.column("prediction_id").to_pylist()
